@@ -27,6 +27,8 @@ __all__ = [
     "avc_codec_string",
     "aac_codec_string",
     "aac_audio_specific_config",
+    "AAC_SAMPLE_RATES",
+    "parse_aac_audio_specific_config",
 ]
 
 NAL_IDR = 5
@@ -141,12 +143,17 @@ def avc_codec_string(sps: bytes) -> str:
     return f"avc1.{sps[1]:02x}{sps[2]:02x}{sps[3]:02x}"
 
 
+AAC_SAMPLE_RATES = (
+    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350
+)  # fmt: skip
+"""samplingFrequencyIndex 0..12 of an AudioSpecificConfig (14496-3 1.6.3.4)."""
+
+
 def aac_audio_specific_config(object_type: int, sample_rate: int, channels: int) -> bytes:
     """A 2-byte AudioSpecificConfig for AAC (ISO/IEC 14496-3 1.6.2.1)."""
-    rates = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000]
-    if sample_rate not in rates:
+    if sample_rate not in AAC_SAMPLE_RATES:
         raise BoxError(f"AAC sample rate {sample_rate} has no frequency index")
-    index = rates.index(sample_rate)
+    index = AAC_SAMPLE_RATES.index(sample_rate)
     value = (object_type << 11) | (index << 7) | (channels << 3)
     return struct.pack(">H", value)
 
@@ -157,3 +164,33 @@ def aac_codec_string(audio_specific_config: bytes) -> str:
         raise BoxError("empty AudioSpecificConfig")
     object_type = audio_specific_config[0] >> 3
     return f"mp4a.40.{object_type}"
+
+
+def parse_aac_audio_specific_config(config: bytes) -> tuple[int, int, int]:
+    """``(audioObjectType, sampling frequency, channelConfiguration)`` of an AudioSpecificConfig.
+
+    Handles the escaped object type (31) and the explicit 24-bit frequency (index 15).
+    """
+    bits = int.from_bytes(config[:7].ljust(7, b"\0"), "big")
+    total = 56
+    pos = 0
+
+    def take(n: int) -> int:
+        nonlocal pos
+        pos += n
+        return (bits >> (total - pos)) & ((1 << n) - 1)
+
+    object_type = take(5)
+    if object_type == 31:
+        object_type = 32 + take(6)
+    index = take(4)
+    if index == 15:
+        rate = take(24)
+    elif index < len(AAC_SAMPLE_RATES):
+        rate = AAC_SAMPLE_RATES[index]
+    else:
+        raise BoxError(f"reserved AAC sampling frequency index {index}")
+    channels = take(4)
+    if len(config) * 8 < pos:
+        raise BoxError(f"AudioSpecificConfig of {len(config)} bytes is truncated")
+    return object_type, rate, channels
