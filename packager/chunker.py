@@ -63,12 +63,17 @@ class GridConfig:
         """Round ``part_target`` to whole frames and ``segment`` to whole parts."""
         if fps <= 0:
             raise ConfigError(f"frame rate must be positive, got {fps}")
+        if segment * fps < 1:
+            raise ConfigError(f"segment duration {float(segment):g} s is shorter than a frame")
         frames = max(1, round(part_target * fps))
-        part = Fraction(frames) / fps
-        if segment < part:
+        if part_target > segment:
             raise ConfigError(
-                f"segment duration {float(segment):g} s is shorter than a part ({float(part):g} s)"
+                f"part target {float(part_target):g} s is longer than the segment "
+                f"({float(segment):g} s)"
             )
+        # rounding to whole frames must not make a part longer than the segment
+        frames = min(frames, math.floor(segment * fps))
+        part = Fraction(frames) / fps
         return cls(part, max(1, round(segment / part)))
 
 

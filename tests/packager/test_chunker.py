@@ -48,8 +48,11 @@ def test_grid_rounds_to_frames_and_parts() -> None:
     g = GridConfig.for_video(Fraction(30000, 1001), Fraction(1, 5), Fraction(2))
     assert g.part_duration == Fraction(6 * 1001, 30000)
     assert g.parts_per_segment == 10
-    with pytest.raises(ConfigError, match="shorter than a part"):
+    with pytest.raises(ConfigError, match="longer than the segment"):
         GridConfig.for_video(Fraction(30), Fraction(1), Fraction(1, 2))
+    # 0.985 s rounds to 30 frames at 29.97 fps = 1.001 s: capped to fit a 1 s segment
+    capped = GridConfig.for_video(Fraction(30000, 1001), Fraction(985, 1000), Fraction(1))
+    assert capped.part_duration == Fraction(29 * 1001, 30000)
 
 
 def test_video_parts_close_on_their_last_frame() -> None:

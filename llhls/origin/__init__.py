@@ -1,0 +1,1 @@
+"""The origin: pure request decisions, the in-memory store and HTTP adapters."""

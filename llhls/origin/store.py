@@ -1,0 +1,843 @@
+"""The origin's in-memory store: what the packager publishes, as the origin serves it.
+
+Pure: no asyncio, no clock reads. Every method that depends on time takes ``now``,
+seconds on the same monotonic clock (:meth:`llhls.timing.Clock.monotonic`) the origin
+service uses. The packager's pipeline publishes with :meth:`Store.add_stream`,
+:meth:`Store.set_init`, :meth:`Store.add_part`, :meth:`Store.close_segment` (or
+:meth:`Store.add_segment` for whole segments, e.g. classic HLS without parts) and
+:meth:`Store.end_stream`; each bumps :attr:`Store.version`, after which the pipeline
+calls the service's ``notify()`` so blocked requests re-check.
+
+Playlist upkeep (``llhls-server-rules.md``):
+
+* TARGETDURATION = ceil(segment target), never changes; HOLD-BACK = 3 TD,
+  CAN-SKIP-UNTIL = 6 TD, PART-HOLD-BACK = 3 x PART-TARGET, CAN-BLOCK-RELOAD=YES.
+* Complete segments stay listed while the rest still covers the window (at least
+  3 TD); a segment leaving it stays fetchable for its Availability Duration (the
+  time it was added plus its duration plus the longest playlist it was in), and at
+  least one more TD.
+* Part tags are listed for segments starting within the last 3 TD of the playlist;
+  part files stay fetchable 3 TD after their tags go.
+* Playlists are rendered (and gzipped) at most once per stream version and the
+  bytes shared among all requests.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+import re
+from collections import deque
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Literal
+
+from llhls.playlist.model import (
+    Map,
+    MediaPlaylist,
+    MultivariantPlaylist,
+    OpenSegment,
+    Part,
+    PreloadHint,
+    Rendition,
+    RenditionReport,
+    Segment,
+    ServerControl,
+    Skip,
+    Variant,
+)
+from llhls.playlist.render import render_media, render_multivariant
+from llhls.playlist.rules import (
+    can_skip_until,
+    ceil_decimal,
+    hold_back,
+    part_duration_ok,
+    part_hold_back,
+    part_tag_horizon,
+    required_version,
+    segment_duration_ok,
+    skip_boundary,
+    target_duration,
+)
+
+__all__ = [
+    "RenditionSpec",
+    "StreamSpec",
+    "SkipMode",
+    "StreamInfo",
+    "Position",
+    "PartStatus",
+    "RenderedPlaylist",
+    "Store",
+    "media_playlist_uri",
+    "init_uri",
+    "segment_uri",
+    "part_uri",
+]
+
+logger = logging.getLogger(__name__)
+
+SkipMode = Literal["", "YES", "v2"]
+"""``_HLS_skip`` of a playlist request: ``""`` (full playlist), ``YES`` or ``v2``."""
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def media_playlist_uri(rid: str) -> str:
+    """URI of a rendition's media playlist, relative to the multivariant playlist."""
+    return f"{rid}/media.m3u8"
+
+
+def init_uri() -> str:
+    """URI of the CMAF header, relative to the media playlist."""
+    return "init.mp4"
+
+
+def segment_uri(msn: int) -> str:
+    """URI of segment ``msn``, relative to the media playlist."""
+    return f"seg{msn}.m4s"
+
+
+def part_uri(msn: int, index: int) -> str:
+    """URI of part ``index`` of segment ``msn``, relative to the media playlist."""
+    return f"part{msn}.{index}.m4s"
+
+
+def _check_name(value: str, what: str) -> None:
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or value in (".", ".."):
+        raise ValueError(f"{what} must match [A-Za-z0-9][A-Za-z0-9_.-]*, got {value!r}")
+
+
+def _check_fraction(value: Fraction, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, Fraction | int) or value <= 0:
+        raise ValueError(f"{what} must be a positive Fraction (never a float), got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RenditionSpec:
+    """One rendition of a stream (a media playlist)."""
+
+    id: str
+    """Path component, e.g. ``720p`` or ``audio``."""
+    kind: Literal["video", "audio"]
+    """``video`` (a variant) or ``audio`` (in the stream's audio group)."""
+    codec: str
+    """RFC 6381 codec string, e.g. ``avc1.64001f``."""
+    bandwidth: int
+    """Peak bit rate, bit/s."""
+    average_bandwidth: int
+    """Average bit rate, bit/s."""
+    width: int = 0
+    """Video width in pixels (0: unknown or audio)."""
+    height: int = 0
+    """Video height in pixels (0: unknown or audio)."""
+    frame_rate: Fraction | None = None
+    """Video frame rate (``None``: unknown or audio)."""
+    sample_rate: int = 0
+    """Audio sample rate in Hz (0: video)."""
+    channels: int = 0
+    """Audio channel count (0: video or unknown)."""
+
+    def __post_init__(self) -> None:
+        _check_name(self.id, "rendition id")
+        if self.kind not in ("video", "audio"):
+            raise ValueError(f"rendition kind must be video or audio, got {self.kind!r}")
+        if not self.codec or any(ch in self.codec for ch in '",\r\n'):
+            raise ValueError(f"bad codec string {self.codec!r}")
+        for value, what in (
+            (self.bandwidth, "bandwidth"),
+            (self.average_bandwidth, "average_bandwidth"),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{what} must be a positive int, got {value!r}")
+        for value, what in (
+            (self.width, "width"),
+            (self.height, "height"),
+            (self.sample_rate, "sample_rate"),
+            (self.channels, "channels"),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{what} must be a non-negative int, got {value!r}")
+        if self.frame_rate is not None:
+            _check_fraction(self.frame_rate, "frame_rate")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """A stream: its renditions and timing, fixed for its lifetime."""
+
+    name: str
+    """Path component of the stream, e.g. ``live``."""
+    renditions: tuple[RenditionSpec, ...]
+    """Its renditions; video ones become variants, audio ones the audio group."""
+    part_target: Fraction | None
+    """Declared PART-TARGET in seconds (rounded up to the playlist's 5 decimals);
+    ``None`` for classic HLS without parts."""
+    segment_target: Fraction
+    """Nominal segment duration, seconds; TARGETDURATION is its ceiling."""
+    window: Fraction = Fraction(60)
+    """Seconds of complete segments kept in the playlist (never fewer than 3 TD)."""
+    audio_group: str = "aud"
+    """GROUP-ID of the audio renditions."""
+    can_block_reload: bool = True
+    """Advertise and honour blocking playlist reload (``_HLS_msn``/``_HLS_part``)."""
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "stream name")
+        if not self.renditions:
+            raise ValueError("a stream needs at least one rendition")
+        ids = [r.id for r in self.renditions]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"rendition ids must be unique, got {ids}")
+        _check_fraction(self.segment_target, "segment_target")
+        _check_fraction(self.window, "window")
+        if self.part_target is not None:
+            _check_fraction(self.part_target, "part_target")
+            if ceil_decimal(self.part_target) >= target_duration(self.segment_target):
+                raise ValueError("part_target must be below the target duration")
+        _check_name(self.audio_group, "audio_group")
+
+    @property
+    def target_duration(self) -> int:
+        """EXT-X-TARGETDURATION: ``ceil(segment_target)``."""
+        return target_duration(self.segment_target)
+
+    @property
+    def declared_part_target(self) -> Fraction | None:
+        """PART-TARGET exactly as the playlists show it."""
+        return None if self.part_target is None else ceil_decimal(self.part_target)
+
+    @property
+    def effective_window(self) -> Fraction:
+        """The window actually kept: at least 3 target durations."""
+        return max(Fraction(self.window), Fraction(3 * self.target_duration))
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What the origin core needs to know about a stream."""
+
+    name: str
+    """Stream name."""
+    target_duration: int
+    """TARGETDURATION, seconds."""
+    part_target: Fraction | None
+    """Declared PART-TARGET (``None``: no parts)."""
+    renditions: tuple[str, ...]
+    """Rendition ids."""
+    audio_renditions: tuple[str, ...]
+    """Ids of the audio renditions."""
+    ended: bool
+    """Whether EXT-X-ENDLIST has been added."""
+    can_block_reload: bool
+    """Whether blocking reload is offered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """The live edge of one rendition."""
+
+    next_msn: int
+    """MSN of the segment being filled (the last complete one is ``next_msn - 1``)."""
+    open_parts: int
+    """Parts of segment ``next_msn`` published so far."""
+    has_media: bool
+    """Whether any part or segment was ever published."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartStatus:
+    """Where a requested part stands."""
+
+    kind: Literal["ready", "future", "gone"]
+    """``ready``: here are its bytes; ``future``: not published yet (``ahead`` parts
+    past the live edge); ``gone``: never will be, or no longer is, fetchable."""
+    data: bytes = b""
+    """The part's bytes when ``ready``."""
+    ahead: int = 0
+    """For ``future``: how many parts past the last published one it is (>= 1)."""
+
+
+class RenderedPlaylist:
+    """Playlist bytes shared by every response of one store version; gzip made once."""
+
+    __slots__ = ("text", "_gzip", "_level")
+
+    def __init__(self, text: bytes, level: int = 6) -> None:
+        self.text = text
+        """The playlist, UTF-8."""
+        self._gzip: bytes | None = None
+        self._level = level
+
+    @property
+    def gzip(self) -> bytes:
+        """The playlist gzip-compressed (computed on first use, then shared)."""
+        if self._gzip is None:
+            self._gzip = gzip.compress(self.text, compresslevel=self._level, mtime=0)
+        return self._gzip
+
+
+@dataclass(slots=True)
+class _Part:
+    data: bytes
+    duration: Fraction
+    independent: bool
+    pdt_us: int
+
+
+@dataclass(slots=True)
+class _Seg:
+    msn: int
+    start: Fraction
+    pdt_us: int
+    discontinuity: bool
+    parts: list[_Part] = field(default_factory=list)
+    duration: Fraction = Fraction(0)
+    data: bytes | None = None
+    closed_at: float = 0.0
+    show_parts: bool = True
+    parts_expire: float | None = None
+    parts_freed: bool = False
+
+
+@dataclass(slots=True)
+class _Rendition:
+    spec: RenditionSpec
+    next_msn: int
+    init: bytes | None = None
+    listed: deque[_Seg] = field(default_factory=deque)
+    listed_duration: Fraction = Fraction(0)
+    open: _Seg | None = None
+    end: Fraction = Fraction(0)
+    has_media: bool = False
+    ever_discontinuity: bool = False
+    discontinuity_sequence: int = 0
+    longest_playlist: Fraction = Fraction(0)
+    retired: deque[tuple[_Seg, float]] = field(default_factory=deque)
+    dropping: deque[_Seg] = field(default_factory=deque)
+
+
+@dataclass(slots=True)
+class _Stream:
+    spec: StreamSpec
+    renditions: dict[str, _Rendition]
+    version: int
+    ended: bool = False
+
+
+class Store:
+    """Streams, their renditions, segments and parts; rendered playlists cached."""
+
+    def __init__(self, gzip_level: int = 6) -> None:
+        """``gzip_level``: compression level of gzip-encoded playlists (1-9)."""
+        if not 1 <= gzip_level <= 9:
+            raise ValueError(f"gzip_level must be 1..9, got {gzip_level}")
+        self._version = 0
+        self._gzip_level = gzip_level
+        self._streams: dict[str, _Stream] = {}
+        self._cache: dict[tuple[str, str, str], tuple[int, RenderedPlaylist]] = {}
+
+    # -- publishing -----------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """Bumps on every change; waiters re-check when it changes."""
+        return self._version
+
+    def _bump(self, st: _Stream) -> None:
+        self._version += 1
+        st.version = self._version
+
+    def add_stream(self, spec: StreamSpec, first_msn: int = 0) -> None:
+        """Create a stream; ``first_msn`` numbers its first segment (e.g. to continue
+        after a publisher restart so old ``_HLS_msn`` values stay meaningful)."""
+        if spec.name in self._streams:
+            raise ValueError(f"stream {spec.name!r} exists already")
+        if isinstance(first_msn, bool) or not isinstance(first_msn, int) or first_msn < 0:
+            raise ValueError(f"first_msn must be a non-negative int, got {first_msn!r}")
+        rends = {r.id: _Rendition(spec=r, next_msn=first_msn) for r in spec.renditions}
+        self._streams[spec.name] = _Stream(spec=spec, renditions=rends, version=0)
+        self._bump(self._streams[spec.name])
+
+    def _live(self, name: str, rid: str) -> tuple[_Stream, _Rendition]:
+        st = self._streams.get(name)
+        if st is None:
+            raise ValueError(f"unknown stream {name!r}")
+        r = st.renditions.get(rid)
+        if r is None:
+            raise ValueError(f"stream {name!r} has no rendition {rid!r}")
+        if st.ended:
+            raise ValueError(f"stream {name!r} has ended")
+        return st, r
+
+    def set_init(self, name: str, rid: str, data: bytes) -> None:
+        """Set the CMAF header (``init.mp4``) of a rendition; call before its first part."""
+        st, r = self._live(name, rid)
+        r.init = bytes(data)
+        self._bump(st)
+
+    def add_part(
+        self,
+        name: str,
+        rid: str,
+        msn: int,
+        index: int,
+        data: bytes,
+        duration: Fraction,
+        independent: bool,
+        pdt_us: int,
+        now: float,
+        discontinuity: bool = False,
+    ) -> None:
+        """Publish part ``index`` of segment ``msn``.
+
+        Parts arrive in order; index 0 starts segment ``msn`` (closing the previous
+        segment if :meth:`close_segment` was not called). ``pdt_us`` is the UTC time of
+        the part's first sample in microseconds; ``discontinuity`` (index 0 only) puts
+        EXT-X-DISCONTINUITY before the segment.
+        """
+        st, r = self._live(name, rid)
+        if st.spec.part_target is None:
+            raise ValueError(f"stream {name!r} has no parts (classic HLS): use add_segment")
+        _check_fraction(duration, "part duration")
+        if r.open is not None and msn == r.open.msn + 1 and index == 0:
+            self._close(st, r, now)
+        if r.open is None:
+            if msn != r.next_msn or index != 0:
+                raise ValueError(f"{name}/{rid}: expected part {r.next_msn}.0, got {msn}.{index}")
+            r.open = _Seg(msn=msn, start=r.end, pdt_us=pdt_us, discontinuity=discontinuity)
+        elif msn != r.open.msn or index != len(r.open.parts):
+            expected = f"{r.open.msn}.{len(r.open.parts)}"
+            raise ValueError(f"{name}/{rid}: expected part {expected}, got {msn}.{index}")
+        declared = st.spec.declared_part_target
+        assert declared is not None
+        if not part_duration_ok(Fraction(duration), declared, exempt=True):
+            logger.warning(
+                "%s/%s part %d.%d lasts %s s, above PART-TARGET %s s",
+                name,
+                rid,
+                msn,
+                index,
+                float(duration),
+                float(declared),
+            )
+        r.open.parts.append(_Part(bytes(data), Fraction(duration), independent, pdt_us))
+        r.open.duration += Fraction(duration)
+        r.end += Fraction(duration)
+        r.has_media = True
+        r.ever_discontinuity |= discontinuity
+        self._trim(st, r, now)
+        self._bump(st)
+
+    def close_segment(self, name: str, rid: str, msn: int, now: float) -> None:
+        """Segment ``msn`` is complete: its bytes are its parts' concatenation, its
+        duration their sum."""
+        st, r = self._live(name, rid)
+        if r.open is None or r.open.msn != msn:
+            have = "none" if r.open is None else str(r.open.msn)
+            raise ValueError(f"{name}/{rid}: cannot close segment {msn}; open segment: {have}")
+        self._close(st, r, now)
+        self._trim(st, r, now)
+        self._bump(st)
+
+    def add_segment(
+        self,
+        name: str,
+        rid: str,
+        msn: int,
+        data: bytes,
+        duration: Fraction,
+        pdt_us: int,
+        now: float,
+        discontinuity: bool = False,
+    ) -> None:
+        """Publish a whole segment without parts (classic HLS, or a segment that was
+        never split). No segment may be open."""
+        st, r = self._live(name, rid)
+        _check_fraction(duration, "segment duration")
+        if r.open is not None or msn != r.next_msn:
+            raise ValueError(f"{name}/{rid}: expected segment {r.next_msn}, got {msn}")
+        seg = _Seg(msn=msn, start=r.end, pdt_us=pdt_us, discontinuity=discontinuity)
+        seg.duration = Fraction(duration)
+        seg.data = bytes(data)
+        seg.closed_at = now
+        seg.show_parts = False
+        seg.parts_freed = True
+        r.end += seg.duration
+        r.has_media = True
+        r.ever_discontinuity |= discontinuity
+        self._append(st, r, seg)
+        self._trim(st, r, now)
+        self._bump(st)
+
+    def end_stream(self, name: str, now: float) -> None:
+        """Add EXT-X-ENDLIST: open segments are closed, hints removed; blocked
+        requests get their answer once the service is notified."""
+        st = self._streams.get(name)
+        if st is None:
+            raise ValueError(f"unknown stream {name!r}")
+        if st.ended:
+            return
+        for r in st.renditions.values():
+            if r.open is not None:
+                self._close(st, r, now)
+            self._trim(st, r, now)
+        st.ended = True
+        self._bump(st)
+
+    def _close(self, st: _Stream, r: _Rendition, now: float) -> None:
+        seg = r.open
+        assert seg is not None
+        seg.data = b"".join(p.data for p in seg.parts)
+        seg.closed_at = now
+        r.open = None
+        self._append(st, r, seg)
+
+    def _append(self, st: _Stream, r: _Rendition, seg: _Seg) -> None:
+        td = st.spec.target_duration
+        if not segment_duration_ok(seg.duration, td):
+            logger.warning(
+                "%s/%s segment %d lasts %s s, above TARGETDURATION %d",
+                st.spec.name,
+                r.spec.id,
+                seg.msn,
+                float(seg.duration),
+                td,
+            )
+        r.listed.append(seg)
+        r.listed_duration += seg.duration
+        r.next_msn = seg.msn + 1
+
+    def _drop_part_tags(self, r: _Rendition, seg: _Seg, now: float, td: int) -> None:
+        seg.show_parts = False
+        if not seg.parts_freed:
+            seg.parts_expire = now + float(part_tag_horizon(td))
+            r.dropping.append(seg)
+
+    def _trim(self, st: _Stream, r: _Rendition, now: float) -> None:
+        """Drop old part tags and segments; free files whose retention has passed."""
+        td = st.spec.target_duration
+        horizon = r.end - part_tag_horizon(td)
+        for seg in r.listed:
+            if not seg.show_parts:
+                continue
+            if seg.start >= horizon:
+                break
+            self._drop_part_tags(r, seg, now, td)
+        window = st.spec.effective_window
+        while len(r.listed) > 1 and r.listed_duration - r.listed[0].duration >= window:
+            seg = r.listed.popleft()
+            r.listed_duration -= seg.duration
+            if seg.show_parts:
+                self._drop_part_tags(r, seg, now, td)
+            if seg.discontinuity:
+                r.discontinuity_sequence += 1
+            keep_until = max(
+                now + td,
+                seg.closed_at + float(seg.duration + r.longest_playlist),
+            )
+            r.retired.append((seg, keep_until))
+        open_duration = r.open.duration if r.open is not None else Fraction(0)
+        r.longest_playlist = max(r.longest_playlist, r.listed_duration + open_duration)
+        while r.dropping and r.dropping[0].parts_expire is not None:
+            if r.dropping[0].parts_expire >= now:
+                break
+            seg = r.dropping.popleft()
+            for part in seg.parts:
+                part.data = b""
+            seg.parts_freed = True
+        while r.retired and r.retired[0][1] < now:
+            seg, _ = r.retired.popleft()
+            seg.data = None
+
+    # -- queries --------------------------------------------------------------------
+
+    def streams(self) -> tuple[str, ...]:
+        """Names of the streams."""
+        return tuple(self._streams)
+
+    def stream_info(self, name: str) -> StreamInfo | None:
+        """Facts about stream ``name`` (``None``: unknown)."""
+        st = self._streams.get(name)
+        if st is None:
+            return None
+        return StreamInfo(
+            name=name,
+            target_duration=st.spec.target_duration,
+            part_target=st.spec.declared_part_target,
+            renditions=tuple(st.renditions),
+            audio_renditions=tuple(r.id for r in st.spec.renditions if r.kind == "audio"),
+            ended=st.ended,
+            can_block_reload=st.spec.can_block_reload,
+        )
+
+    def _rendition(self, name: str, rid: str) -> tuple[_Stream, _Rendition] | None:
+        st = self._streams.get(name)
+        if st is None:
+            return None
+        r = st.renditions.get(rid)
+        return None if r is None else (st, r)
+
+    def position(self, name: str, rid: str) -> Position | None:
+        """The live edge of a rendition (``None``: unknown)."""
+        found = self._rendition(name, rid)
+        if found is None:
+            return None
+        r = found[1]
+        open_parts = len(r.open.parts) if r.open is not None else 0
+        return Position(next_msn=r.next_msn, open_parts=open_parts, has_media=r.has_media)
+
+    def _find(self, r: _Rendition, msn: int) -> _Seg | None:
+        if r.open is not None and r.open.msn == msn:
+            return r.open
+        if r.listed and r.listed[0].msn <= msn <= r.listed[-1].msn:
+            return r.listed[msn - r.listed[0].msn]
+        for seg, _ in r.retired:
+            if seg.msn == msn:
+                return seg
+        return None
+
+    def reached(self, name: str, rid: str, msn: int, part: int | None) -> bool:
+        """Whether a blocking request for ``msn`` (and ``part``) can be answered: the
+        segment (or part, or a later one) exists. A part index past its segment's last
+        part means part 0 of the next segment."""
+        found = self._rendition(name, rid)
+        if found is None:
+            return False
+        r = found[1]
+        if part is None:
+            return r.next_msn - 1 >= msn
+        if msn < r.next_msn:
+            seg = self._find(r, msn)
+            if seg is None or part < len(seg.parts):
+                return True  # long gone, or that part exists
+            return msn + 1 < r.next_msn or r.open is not None
+        if msn == r.next_msn:
+            return r.open is not None and part < len(r.open.parts)
+        return False
+
+    def parts_ahead(self, name: str, rid: str, msn: int, index: int) -> int:
+        """How many parts past the last published one part ``index`` of ``msn`` is
+        (<= 0: already published or past). Later segments are counted at their nominal
+        number of parts."""
+        found = self._rendition(name, rid)
+        if found is None:
+            return 0
+        st, r = found
+        if msn < r.next_msn:
+            return 0
+        open_parts = len(r.open.parts) if r.open is not None else 0
+        if msn == r.next_msn:
+            return index - open_parts + 1
+        pt = st.spec.declared_part_target
+        nominal = math.ceil(st.spec.segment_target / pt) if pt is not None else 1
+        remaining = max(0, nominal - open_parts)
+        return remaining + (msn - r.next_msn - 1) * nominal + index + 1
+
+    def init_data(self, name: str, rid: str) -> bytes | None:
+        """The rendition's CMAF header, if set."""
+        found = self._rendition(name, rid)
+        return None if found is None else found[1].init
+
+    def segment_data(self, name: str, rid: str, msn: int, now: float) -> bytes | None:
+        """Bytes of complete segment ``msn`` while it is fetchable."""
+        found = self._rendition(name, rid)
+        if found is None:
+            return None
+        r = found[1]
+        if r.listed and r.listed[0].msn <= msn <= r.listed[-1].msn:
+            return r.listed[msn - r.listed[0].msn].data
+        for seg, keep_until in r.retired:
+            if seg.msn == msn:
+                return seg.data if now <= keep_until else None
+        return None
+
+    def part_status(self, name: str, rid: str, msn: int, index: int, now: float) -> PartStatus:
+        """Whether part ``index`` of ``msn`` can be served, is yet to come, or is gone."""
+        found = self._rendition(name, rid)
+        if found is None:
+            return PartStatus("gone")
+        st, r = found
+        if st.spec.part_target is None:
+            return PartStatus("gone")
+        seg = self._find(r, msn)
+        if seg is not None and index < len(seg.parts):
+            expired = seg.parts_expire is not None and now > seg.parts_expire
+            if seg.parts_freed or expired:
+                return PartStatus("gone")
+            return PartStatus("ready", data=seg.parts[index].data)
+        if st.ended or msn < r.next_msn:
+            return PartStatus("gone")  # unknown, or withdrawn: its segment closed without it
+        return PartStatus("future", ahead=self.parts_ahead(name, rid, msn, index))
+
+    # -- playlists ------------------------------------------------------------------
+
+    def multivariant_playlist(self, name: str) -> RenderedPlaylist | None:
+        """The stream's multivariant playlist (``None``: unknown stream)."""
+        st = self._streams.get(name)
+        if st is None:
+            return None
+        key = (name, "", "")
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == st.version:
+            return hit[1]
+        text = render_multivariant(self.multivariant_model(name)).encode()
+        rendered = RenderedPlaylist(text, self._gzip_level)
+        self._cache[key] = (st.version, rendered)
+        return rendered
+
+    def media_playlist(self, name: str, rid: str, skip: SkipMode = "") -> RenderedPlaylist | None:
+        """A rendition's media playlist; ``skip`` asks for a delta update (ignored after
+        the end, and a full playlist when nothing is old enough to skip)."""
+        found = self._rendition(name, rid)
+        if found is None:
+            return None
+        st, _ = found
+        key = (name, rid, skip)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == st.version:
+            return hit[1]
+        model = self.media_model(name, rid, skip)
+        if skip and model.skip is None:
+            rendered = self.media_playlist(name, rid, "")
+            assert rendered is not None
+        else:
+            rendered = RenderedPlaylist(render_media(model).encode(), self._gzip_level)
+        self._cache[key] = (st.version, rendered)
+        return rendered
+
+    def multivariant_model(self, name: str) -> MultivariantPlaylist:
+        """The multivariant playlist model of stream ``name``."""
+        spec = self._streams[name].spec
+        videos = [r for r in spec.renditions if r.kind == "video"]
+        audios = [r for r in spec.renditions if r.kind == "audio"]
+        group = spec.audio_group
+        renditions = tuple(
+            Rendition(
+                type="AUDIO",
+                group_id=group,
+                name=a.id,
+                uri=media_playlist_uri(a.id),
+                default=i == 0,
+                autoselect=True,
+                channels=str(a.channels) if a.channels > 0 else None,
+            )
+            for i, a in enumerate(audios)
+            if videos
+        )
+        audio_peak = max((a.bandwidth for a in audios), default=0)
+        audio_avg = max((a.average_bandwidth for a in audios), default=0)
+        audio_codecs = list(dict.fromkeys(a.codec for a in audios))
+        variants: list[Variant] = []
+        for v in videos:
+            variants.append(
+                Variant(
+                    uri=media_playlist_uri(v.id),
+                    bandwidth=v.bandwidth + audio_peak,
+                    average_bandwidth=v.average_bandwidth + audio_avg,
+                    codecs=",".join([v.codec, *audio_codecs]),
+                    resolution=(v.width, v.height) if v.width > 0 and v.height > 0 else None,
+                    frame_rate=v.frame_rate,
+                    audio=group if audios else None,
+                )
+            )
+        if not videos:
+            variants = [
+                Variant(
+                    uri=media_playlist_uri(a.id),
+                    bandwidth=a.bandwidth,
+                    average_bandwidth=a.average_bandwidth,
+                    codecs=a.codec,
+                )
+                for a in audios
+            ]
+        return MultivariantPlaylist(
+            variants=tuple(variants), renditions=renditions, independent_segments=True
+        )
+
+    def _parts(self, seg: _Seg) -> tuple[Part, ...]:
+        return tuple(
+            Part(uri=part_uri(seg.msn, i), duration=p.duration, independent=p.independent)
+            for i, p in enumerate(seg.parts)
+        )
+
+    def _report(self, r: _Rendition) -> RenditionReport | None:
+        if not r.has_media:
+            return None
+        uri = f"../{media_playlist_uri(r.spec.id)}"
+        if r.open is not None:
+            return RenditionReport(uri, r.open.msn, len(r.open.parts) - 1)
+        last = r.listed[-1] if r.listed else None
+        if last is None:
+            return None
+        return RenditionReport(uri, last.msn, len(last.parts) - 1 if last.parts else None)
+
+    def media_model(self, name: str, rid: str, skip: SkipMode = "") -> MediaPlaylist:
+        """The media playlist model of a rendition as it stands."""
+        st = self._streams[name]
+        r = st.renditions[rid]
+        spec = st.spec
+        td = spec.target_duration
+        pt = spec.declared_part_target
+        segs = list(r.listed)
+        media_sequence = segs[0].msn if segs else r.next_msn
+        csu = can_skip_until(td)
+        skip_tag = None
+        if skip and not st.ended:
+            count = skip_boundary([s.duration for s in segs], csu)
+            if count > 0:
+                skip_tag = Skip(count, () if skip == "v2" else None)
+                segs = segs[count:]
+        segments = tuple(
+            Segment(
+                uri=segment_uri(s.msn),
+                duration=s.duration,
+                pdt_ms=s.pdt_us // 1000,
+                parts=self._parts(s) if s.show_parts else (),
+                discontinuity=s.discontinuity,
+            )
+            for s in segs
+        )
+        open_segment = None
+        if r.open is not None:
+            open_segment = OpenSegment(
+                parts=self._parts(r.open),
+                pdt_ms=r.open.pdt_us // 1000,
+                discontinuity=r.open.discontinuity,
+            )
+        hints: tuple[PreloadHint, ...] = ()
+        if pt is not None and not st.ended:
+            next_index = len(r.open.parts) if r.open is not None else 0
+            hints = (PreloadHint(uri=part_uri(r.next_msn, next_index)),)
+        reports = tuple(
+            report
+            for other in st.renditions.values()
+            if other is not r
+            for report in (self._report(other),)
+            if report is not None
+        )
+        model = MediaPlaylist(
+            target_duration=td,
+            media_sequence=media_sequence,
+            discontinuity_sequence=r.discontinuity_sequence if r.ever_discontinuity else None,
+            part_target=pt,
+            server_control=ServerControl(
+                can_block_reload=spec.can_block_reload,
+                can_skip_until=csu,
+                hold_back=hold_back(td),
+                part_hold_back=part_hold_back(pt) if pt is not None else None,
+            ),
+            map=Map(init_uri()),
+            skip=skip_tag,
+            segments=segments,
+            open_segment=open_segment,
+            preload_hints=hints,
+            rendition_reports=reports,
+            endlist=st.ended,
+        )
+        return _with_version(model)
+
+
+def _with_version(model: MediaPlaylist) -> MediaPlaylist:
+    return replace(model, version=required_version(model))

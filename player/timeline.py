@@ -1,0 +1,345 @@
+"""Client-side LL-HLS rules as pure functions over the playlist model.
+
+What a player needs to know about a media playlist, named and testable on
+tables: where each part or segment sits (:func:`chunks`), where to start
+(:func:`choose_start`, :func:`choose_aligned`), which part comes next and
+which one the server will announce next (:func:`next_position`,
+:func:`hint_position`), how to fold a delta update into what is already
+known (:func:`merge_update`), when to ask for one (:func:`skip_directive`),
+how to spell the delivery directives (:func:`with_directives`) and how long
+to back off after a failure (:func:`backoff`).
+
+A *position* is ``(msn, part)``: a part index within its parent segment;
+``(msn, 0)`` is also where a whole segment starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from fractions import Fraction
+
+from llhls.errors import PlaylistError
+from llhls.playlist.model import MediaPlaylist, Part, Segment
+
+__all__ = [
+    "Position",
+    "Chunk",
+    "chunks",
+    "segment_starts",
+    "segment_pdt_ms",
+    "map_uris",
+    "find_chunk",
+    "next_position",
+    "hint_position",
+    "hinted_part_uri",
+    "live_edge",
+    "choose_start",
+    "choose_aligned",
+    "merge_update",
+    "skip_directive",
+    "with_directives",
+    "backoff",
+]
+
+Position = tuple[int, int]
+"""``(msn, part index)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One fetchable unit of a playlist: a part, or a whole segment without listed parts."""
+
+    msn: int
+    """Media sequence number of the (parent) segment."""
+    part: int | None
+    """Part index within the segment; ``None`` for a whole segment."""
+    uri: str
+    """URI as written in the playlist (relative to it)."""
+    duration: Fraction
+    """Duration in seconds."""
+    independent: bool
+    """Starts with an independent frame (whole segments are assumed to)."""
+    gap: bool
+    """Marked unavailable (GAP)."""
+    start: Fraction
+    """Start in seconds from the start of the first listed segment."""
+    offset: Fraction
+    """Start in seconds from the start of its segment."""
+
+    @property
+    def position(self) -> Position:
+        """The position this chunk starts at."""
+        return (self.msn, self.part or 0)
+
+    @property
+    def end(self) -> Fraction:
+        """End in seconds from the start of the first listed segment."""
+        return self.start + self.duration
+
+
+def _parts_chunks(msn: int, parts: tuple[Part, ...], start: Fraction) -> list[Chunk]:
+    out: list[Chunk] = []
+    offset = Fraction(0)
+    for index, part in enumerate(parts):
+        out.append(
+            Chunk(
+                msn,
+                index,
+                part.uri,
+                part.duration,
+                part.independent,
+                part.gap,
+                start + offset,
+                offset,
+            )
+        )
+        offset += part.duration
+    return out
+
+
+def chunks(pl: MediaPlaylist, *, use_parts: bool = True) -> list[Chunk]:
+    """Every fetchable unit in playback order: parts where listed, else whole segments.
+
+    With ``use_parts=False`` (classic HLS) only whole segments are returned and
+    the open segment is ignored.
+    """
+    out: list[Chunk] = []
+    start = Fraction(0)
+    msn = pl.first_msn
+    for seg in pl.segments:
+        if seg.parts and use_parts:
+            out.extend(_parts_chunks(msn, seg.parts, start))
+        else:
+            out.append(Chunk(msn, None, seg.uri, seg.duration, True, seg.gap, start, Fraction(0)))
+        start += seg.duration
+        msn += 1
+    if pl.open_segment is not None and use_parts:
+        out.extend(_parts_chunks(msn, pl.open_segment.parts, start))
+    return out
+
+
+def segment_starts(pl: MediaPlaylist) -> dict[int, Fraction]:
+    """Start of every listed segment (open one included) in seconds from the first."""
+    starts: dict[int, Fraction] = {}
+    start = Fraction(0)
+    msn = pl.first_msn
+    for seg in pl.segments:
+        starts[msn] = start
+        start += seg.duration
+        msn += 1
+    if pl.open_segment is not None:
+        starts[msn] = start
+    return starts
+
+
+def segment_pdt_ms(pl: MediaPlaylist) -> dict[int, Fraction]:
+    """PROGRAM-DATE-TIME (UTC ms, exact) of every segment it can be derived for.
+
+    A tag dates its segment; later segments follow by adding durations, and
+    earlier ones (before the first tag) by subtracting them.
+    """
+    starts = segment_starts(pl)
+    heads: list[tuple[int, int | None]] = [
+        (pl.first_msn + i, s.pdt_ms) for i, s in enumerate(pl.segments)
+    ]
+    if pl.open_segment is not None:
+        heads.append((pl.next_msn, pl.open_segment.pdt_ms))
+    out: dict[int, Fraction] = {}
+    anchor: tuple[int, int] | None = None
+    for msn, pdt in heads:
+        if pdt is not None:
+            anchor = (msn, pdt)
+        if anchor is not None:
+            out[msn] = anchor[1] + (starts[msn] - starts[anchor[0]]) * 1000
+    first = next(((m, p) for m, p in heads if p is not None), None)
+    if first is not None:
+        for msn, _ in heads:
+            if msn >= first[0]:
+                break
+            out[msn] = first[1] - (starts[first[0]] - starts[msn]) * 1000
+    return out
+
+
+def map_uris(pl: MediaPlaylist) -> dict[int, str | None]:
+    """The EXT-X-MAP URI in force for every listed segment (open one included)."""
+    out: dict[int, str | None] = {}
+    current = pl.map.uri if pl.map is not None else None
+    msn = pl.first_msn
+    for seg in pl.segments:
+        if seg.map is not None:
+            current = seg.map.uri
+        out[msn] = current
+        msn += 1
+    if pl.open_segment is not None:
+        if pl.open_segment.map is not None:
+            current = pl.open_segment.map.uri
+        out[msn] = current
+    return out
+
+
+def find_chunk(pl: MediaPlaylist, position: Position, *, use_parts: bool = True) -> Chunk | None:
+    """The chunk that starts at ``position``, if listed.
+
+    Where the segment is listed without parts, its whole-segment chunk stands
+    for part 0 (and, as a last resort, for any later part index).
+    """
+    msn, part = position
+    for chunk in chunks(pl, use_parts=use_parts):
+        if chunk.msn != msn:
+            continue
+        if chunk.part == part or chunk.part is None:
+            return chunk
+    return None
+
+
+def _segment(pl: MediaPlaylist, msn: int) -> Segment | None:
+    index = msn - pl.first_msn
+    return pl.segments[index] if 0 <= index < len(pl.segments) else None
+
+
+def next_position(pl: MediaPlaylist, chunk: Chunk) -> Position:
+    """The position after ``chunk``: the next part, or part 0 of the next segment."""
+    if chunk.part is None:
+        return (chunk.msn + 1, 0)
+    seg = _segment(pl, chunk.msn)
+    if seg is not None and chunk.part + 1 >= len(seg.parts):
+        return (chunk.msn + 1, 0)
+    return (chunk.msn, chunk.part + 1)
+
+
+def hint_position(pl: MediaPlaylist) -> Position:
+    """The position right after the last listed part or segment: what comes next.
+
+    It is where ``_HLS_msn`` / ``_HLS_part`` of the next blocking reload point,
+    and where the PART preload hint of ``pl`` lies.
+    """
+    if pl.open_segment is not None:
+        return (pl.next_msn, len(pl.open_segment.parts))
+    return (pl.next_msn, 0)
+
+
+def hinted_part_uri(pl: MediaPlaylist) -> str | None:
+    """URI of the ``TYPE=PART`` preload hint without a byte range, if any."""
+    for hint in pl.preload_hints:
+        if hint.type == "PART" and hint.byterange_start is None:
+            return hint.uri
+    return None
+
+
+def live_edge(pl: MediaPlaylist, *, use_parts: bool = True) -> Fraction:
+    """End of the last listed chunk, in seconds from the first listed segment."""
+    listed = chunks(pl, use_parts=use_parts)
+    return listed[-1].end if listed else Fraction(0)
+
+
+def choose_start(pl: MediaPlaylist, hold_back: Fraction, *, use_parts: bool = True) -> Chunk | None:
+    """Where to start playing: an independent chunk at least ``hold_back`` from the edge.
+
+    Returns the latest independent, non-gap chunk that starts no later than
+    ``live_edge - hold_back`` (PART-HOLD-BACK in low-latency mode, HOLD-BACK
+    otherwise), or the earliest one when the playlist is shorter than that.
+    """
+    listed = [c for c in chunks(pl, use_parts=use_parts) if c.independent and not c.gap]
+    if not listed:
+        return None
+    target = live_edge(pl, use_parts=use_parts) - hold_back
+    before = [c for c in listed if c.start <= target]
+    return before[-1] if before else listed[0]
+
+
+def choose_aligned(
+    pl: MediaPlaylist, msn: int, offset: Fraction, *, use_parts: bool = True
+) -> Chunk | None:
+    """The independent chunk nearest to ``offset`` seconds into segment ``msn``.
+
+    Used to start a second rendition (audio) where the first one started,
+    relying on segments aligned across renditions (same MSN, same start).
+    Ties go to the earlier chunk.
+    """
+    starts = segment_starts(pl)
+    if msn not in starts:
+        return None
+    target = starts[msn] + offset
+    listed = [c for c in chunks(pl, use_parts=use_parts) if c.independent and not c.gap]
+    if not listed:
+        return None
+    return min(listed, key=lambda c: (abs(c.start - target), c.start))
+
+
+def _with_segments(pl: MediaPlaylist, segments: tuple[Segment, ...]) -> MediaPlaylist:
+    return dataclasses.replace(pl, skip=None, segments=segments)
+
+
+def merge_update(known: MediaPlaylist | None, update: MediaPlaylist) -> MediaPlaylist:
+    """Fold a playlist response into the known playlist; returns a full playlist.
+
+    A delta update (``EXT-X-SKIP``) gets its skipped segments back from
+    ``known``; :class:`~llhls.errors.PlaylistError` when ``known`` lacks any of
+    them (the caller then asks for the full playlist). Segments that the
+    server listed with parts before and without them now keep their known
+    parts, and keep a known PROGRAM-DATE-TIME, so a client a little behind
+    the edge can still fetch them part by part.
+    """
+    old: dict[int, Segment] = {}
+    if known is not None:
+        old = {known.first_msn + i: s for i, s in enumerate(known.segments)}
+    segments: list[Segment] = []
+    if update.skip is not None:
+        for msn in range(update.media_sequence, update.first_msn):
+            seg = old.get(msn)
+            if seg is None:
+                raise PlaylistError(f"delta update skips segment {msn}, which is not known")
+            segments.append(seg)
+    for index, seg in enumerate(update.segments):
+        prev = old.get(update.first_msn + index)
+        if prev is not None and prev.uri == seg.uri:
+            if not seg.parts and prev.parts:
+                seg = dataclasses.replace(seg, parts=prev.parts)
+            if seg.pdt_ms is None and prev.pdt_ms is not None:
+                seg = dataclasses.replace(seg, pdt_ms=prev.pdt_ms)
+        segments.append(seg)
+    return _with_segments(update, tuple(segments))
+
+
+def skip_directive(pl: MediaPlaylist, age: float) -> str | None:
+    """``_HLS_skip`` value for the next reload of ``pl`` (``None``: ask for it all).
+
+    ``YES`` only when the server offers CAN-SKIP-UNTIL, the stream is live,
+    the known playlist is no older than half the skip boundary (spec 6.3.7),
+    and it is long enough that the server would skip something. (``v2``, which
+    also skips date ranges, is never asked for: the player keeps none.)
+    """
+    sc = pl.server_control
+    if sc is None or sc.can_skip_until is None or pl.endlist:
+        return None
+    if age > sc.can_skip_until / 2:
+        return None
+    if pl.duration <= sc.can_skip_until:
+        return None
+    return "YES"
+
+
+def with_directives(
+    uri: str, msn: int | None = None, part: int | None = None, skip: str | None = None
+) -> str:
+    """``uri`` with the delivery directives appended (in the spec's order)."""
+    params: list[str] = []
+    if msn is not None:
+        params.append(f"_HLS_msn={msn}")
+        if part is not None:
+            params.append(f"_HLS_part={part}")
+    elif part is not None:
+        raise ValueError("_HLS_part needs _HLS_msn")
+    if skip is not None:
+        params.append(f"_HLS_skip={skip}")
+    if not params:
+        return uri
+    return uri + ("&" if "?" in uri else "?") + "&".join(params)
+
+
+def backoff(failures: int, base: float, cap: float) -> float:
+    """Seconds to wait before retry number ``failures`` (1-based): doubling, capped."""
+    if failures <= 0:
+        return 0.0
+    return min(cap, base * float(2 ** (failures - 1)))

@@ -1,0 +1,495 @@
+"""One followed media playlist: the per-track half of :mod:`player.session`.
+
+A :class:`Track` keeps the known (merged) playlist of one rendition, the
+cursor (next position to deliver), the requests in flight, media that arrived
+and waits for its turn, and back-off state. It never emits anything itself:
+it calls back into its :class:`~player.session.Session` (``send``, ``emit``,
+``cancel_all``, ...), which owns the request ids and the action queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from posixpath import basename, dirname
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+from llhls.errors import PlaylistError
+from llhls.playlist.model import MediaPlaylist
+from llhls.playlist.parse import parse_media
+from player.actions import Deliver, EndOfStream, InitSection, RenditionInfo, RequestKind, TrackName
+from player.timeline import (
+    Chunk,
+    Position,
+    backoff,
+    choose_aligned,
+    choose_start,
+    chunks,
+    hint_position,
+    hinted_part_uri,
+    map_uris,
+    merge_update,
+    next_position,
+    segment_pdt_ms,
+    segment_starts,
+    skip_directive,
+    with_directives,
+)
+
+if TYPE_CHECKING:
+    from player.session import Session
+
+__all__ = ["Request", "Track", "resolve", "rendition_id"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve(base: str, uri: str) -> str:
+    """``uri`` (relative to the resource at path ``base``) as an absolute path and query."""
+    joined = urlsplit(urljoin(base, uri))
+    if joined.netloc:
+        logger.debug("URI %r is on another origin; fetching its path on ours", uri)
+    path = joined.path or "/"
+    return f"{path}?{joined.query}" if joined.query else path
+
+
+def rendition_id(path: str) -> str:
+    """Short id of a media playlist path: its directory's name, else the path."""
+    path = path.split("?", 1)[0]
+    parent = basename(dirname(path))
+    return parent or path
+
+
+class Request:
+    """Book-keeping of one request in flight."""
+
+    __slots__ = ("kind", "track", "uri", "hint", "sent_at")
+
+    def __init__(self, kind: RequestKind, track: Track | None, uri: str, hint: bool, now: float):
+        self.kind = kind
+        self.track = track
+        self.uri = uri
+        self.hint = hint
+        self.sent_at = now
+
+
+class Track:
+    """Follows one media playlist: known playlist, cursor, requests, ready media."""
+
+    def __init__(self, session: Session, name: TrackName, rendition: RenditionInfo) -> None:
+        self.s = session
+        self.name: TrackName = name
+        self.rendition = rendition
+        self.use_parts = session.config.low_latency
+        self.playlist: MediaPlaylist | None = None
+        self.loaded_at = 0.0
+        self.index: dict[Position, Chunk] = {}
+        self.order: list[Chunk] = []
+        self.playlist_req: int | None = None
+        self.playlist_sent_at = 0.0
+        self.playlist_wait = 0.0
+        self.need_full = True
+        self.changed = True
+        self.first_directive: tuple[int, int | None] | None = None
+        self.cursor: Position | None = None
+        self.stop_at: Position | None = None
+        self.active = True
+        self.switch_from: Track | None = None
+        self.inflight: dict[str, int] = {}
+        self.ready: dict[str, bytes] = {}
+        self.not_before: dict[str, float] = {}
+        self.attempts: dict[str, int] = {}
+        self.skipped: set[str] = set()
+        self.inits: dict[str, bytes] = {}
+        self.init_sent: str | None = None
+        self.seg_start_us: dict[int, int] = {}
+        self.failures = 0
+        self.ended = False
+        self.retired = False
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def pump(self, now: float) -> None:
+        """Deliver what is ready and issue every request that is due."""
+        if self.ended or self.retired or self.s.failed:
+            return
+        pl = self.playlist
+        if pl is None:
+            self._reload(now)
+            return
+        if self.cursor is None and not self._start():
+            self._reload(now)
+            return
+        self._deliver(now)
+        if self.ended or self.retired:
+            return
+        self._fetch_media(now)
+        self._reload(now)
+
+    def _start(self) -> bool:
+        """Choose the first chunk; False when it cannot be chosen yet."""
+        pl = self.playlist
+        assert pl is not None
+        s = self.s
+        chunk: Chunk | None
+        if self.switch_from is not None and self.switch_from.cursor is not None:
+            at = self.switch_from.cursor
+            later = [c for c in self.order if c.independent and not c.gap and c.position >= at]
+            if not later:
+                return False
+            chunk = later[0]
+            self.switch_from.stop_at = chunk.position
+            self.seg_start_us.update(self.switch_from.seg_start_us)
+        elif self.name == "audio" and "video" in s.tracks:
+            if s.anchor is None:
+                return False
+            chunk = choose_aligned(pl, s.anchor[0], s.anchor[1], use_parts=self.use_parts)
+            if chunk is None:
+                logger.warning("audio has no segment %d; starting on its own", s.anchor[0])
+                chunk = choose_start(pl, self._hold_back(pl), use_parts=self.use_parts)
+        else:
+            chunk = choose_start(pl, self._hold_back(pl), use_parts=self.use_parts)
+        if chunk is None:
+            return False
+        self.cursor = chunk.position
+        if s.anchor is None:
+            pdt = segment_pdt_ms(pl).get(chunk.msn)
+            s.use_pdt = pdt is not None
+            s.anchor = (chunk.msn, chunk.offset)
+            s.anchor_us = round(pdt * 1000) if pdt is not None else 0
+        if s.anchor[0] in segment_starts(pl):
+            self.seg_start_us.setdefault(s.anchor[0], s.anchor_us)
+        else:
+            self.seg_start_us.setdefault(chunk.msn, s.anchor_us)
+        self._extend_times()
+        logger.info(
+            "%s %s starts at %s (edge %s)",
+            self.name,
+            self.rendition.id,
+            chunk.position,
+            self.order[-1].position,
+        )
+        return True
+
+    def _hold_back(self, pl: MediaPlaylist) -> Fraction:
+        cfg = self.s.config
+        if cfg.hold_back is not None:
+            return Fraction(cfg.hold_back)
+        sc = pl.server_control
+        if self.use_parts and pl.has_parts and sc is not None and sc.part_hold_back is not None:
+            return sc.part_hold_back
+        if sc is not None and sc.hold_back is not None:
+            return sc.hold_back
+        return Fraction(3 * pl.target_duration)
+
+    def _chunk_at(self, position: Position) -> Chunk | None:
+        chunk = self.index.get(position)
+        if chunk is None and position[1] > 0:
+            whole = self.index.get((position[0], 0))
+            if whole is not None and whole.part is None:
+                return whole
+        return chunk
+
+    def _deliver(self, now: float) -> None:
+        pl = self.playlist
+        assert pl is not None and self.cursor is not None
+        maps = map_uris(pl)
+        pdts = segment_pdt_ms(pl)
+        while True:
+            if self.stop_at is not None and self.cursor >= self.stop_at:
+                self.s.retire(self, now)
+                return
+            chunk = self._chunk_at(self.cursor)
+            if chunk is None:
+                if self.cursor[0] < pl.first_msn:
+                    logger.warning("%s fell behind the playlist window; restarting", self.name)
+                    self.cursor = None
+                    self.pump(now)
+                    return
+                break
+            if chunk.gap or chunk.uri in self.skipped:
+                self.cursor = next_position(pl, chunk)
+                continue
+            map_uri = maps.get(chunk.msn)
+            if map_uri is not None and map_uri != self.init_sent:
+                data = self.inits.get(map_uri)
+                if data is None:
+                    self._fetch(now, "init", map_uri, None, None)
+                    break
+                if not self.active:
+                    break
+                self.s.emit(InitSection(self.name, self.rendition.id, data))
+                self.init_sent = map_uri
+            if not self.active or chunk.uri not in self.ready:
+                break
+            data = self.ready.pop(chunk.uri)
+            start_us, pdt_us = self._times(chunk, pdts)
+            self.s.emit(
+                Deliver(
+                    track=self.name,
+                    rendition=self.rendition.id,
+                    msn=chunk.msn,
+                    part=chunk.part,
+                    data=data,
+                    duration_us=round(chunk.duration * 1_000_000),
+                    start_us=start_us,
+                    pdt_us=pdt_us,
+                    independent=chunk.independent,
+                )
+            )
+            self.cursor = next_position(pl, chunk)
+        if pl.endlist and self.order and self.cursor > self.order[-1].position:
+            self.ended = True
+            self.s.emit(EndOfStream(self.name))
+            self.s.cancel_all(self)
+
+    def _times(self, chunk: Chunk, pdts: dict[int, Fraction]) -> tuple[int, int | None]:
+        pdt = pdts.get(chunk.msn)
+        pdt_us = round((pdt + chunk.offset * 1000) * 1000) if pdt is not None else None
+        if self.s.use_pdt and pdt_us is not None:
+            return pdt_us, pdt_us
+        base = self.seg_start_us.get(chunk.msn, 0)
+        return base + round(chunk.offset * 1_000_000), pdt_us
+
+    def _extend_times(self) -> None:
+        """Carry segment start times (non-PDT timeline) to every listed segment."""
+        pl = self.playlist
+        if pl is None or not self.seg_start_us:
+            return
+        starts = segment_starts(pl)
+        known = [m for m in starts if m in self.seg_start_us]
+        if not known:
+            return
+        ref = known[-1]
+        for msn, start in starts.items():
+            self.seg_start_us.setdefault(
+                msn, self.seg_start_us[ref] + round((start - starts[ref]) * 1_000_000)
+            )
+        low = (self.cursor[0] if self.cursor else pl.first_msn) - 2
+        for msn in [m for m in self.seg_start_us if m < low]:
+            del self.seg_start_us[msn]
+
+    def _fetch_media(self, now: float) -> None:
+        pl = self.playlist
+        assert pl is not None and self.cursor is not None
+        cfg = self.s.config
+        start = next((i for i, c in enumerate(self.order) if c.position >= self.cursor), None)
+        if start is None:
+            start = len(self.order)
+        for chunk in self.order[start:]:
+            if self.stop_at is not None and chunk.position >= self.stop_at:
+                return
+            if len(self.inflight) >= cfg.max_inflight:
+                return
+            if chunk.gap or chunk.uri in self.skipped:
+                continue
+            kind: RequestKind = "segment" if chunk.part is None else "part"
+            self._fetch(now, kind, chunk.uri, chunk.msn, chunk.part)
+        hint = hinted_part_uri(pl) if self.use_parts and cfg.prefetch_hint else None
+        if hint is None or pl.endlist or len(self.inflight) >= cfg.max_inflight:
+            return
+        msn, part = hint_position(pl)
+        if self.stop_at is not None and (msn, part) >= self.stop_at:
+            return
+        self._fetch(now, "part", hint, msn, part, hint=True)
+
+    def _fetch(
+        self,
+        now: float,
+        kind: RequestKind,
+        uri: str,
+        msn: int | None,
+        part: int | None,
+        *,
+        hint: bool = False,
+    ) -> None:
+        """Request a media resource unless it is here, on its way, or backing off."""
+        if uri in self.ready or uri in self.inflight or uri in self.inits:
+            return
+        if self.not_before.get(uri, 0.0) > now:
+            return
+        pl = self.playlist
+        assert pl is not None
+        held = hint or (kind == "part" and (msn, part) == hint_position(pl))
+        timeout = self._blocking_timeout() if held else self.s.config.request_timeout
+        path = resolve(self.rendition.uri, uri)
+        rid = self.s.send(now, kind, self, uri, path, msn, part, timeout, blocking=held, hint=hint)
+        self.inflight[uri] = rid
+
+    def _blocking_timeout(self) -> float:
+        td = self.playlist.target_duration if self.playlist is not None else 6
+        return 3 * max(td, 1) + self.s.config.blocking_margin
+
+    def _reload(self, now: float) -> None:
+        """Issue the next playlist request when it is due."""
+        if self.playlist_req is not None or now < self.playlist_wait:
+            return
+        pl = self.playlist
+        cfg = self.s.config
+        msn: int | None = None
+        part: int | None = None
+        skip: str | None = None
+        blocking = False
+        if pl is None or self.need_full:
+            if pl is None and self.first_directive is not None:
+                msn, part = self.first_directive
+                blocking = True
+        elif pl.endlist:
+            return
+        else:
+            sc = pl.server_control
+            ll = self.use_parts and sc is not None and sc.can_block_reload
+            if ll and pl.has_parts:
+                msn, part = hint_position(pl)
+                blocking = True
+            elif ll:
+                msn, blocking = pl.next_msn, True
+            else:
+                due = self.playlist_sent_at + (
+                    pl.target_duration if self.changed else pl.target_duration / 2
+                )
+                if now < due:
+                    self.playlist_wait = due
+                    return
+            if self.use_parts and cfg.delta_updates:
+                skip = skip_directive(pl, now - self.loaded_at)
+        path = with_directives(self.rendition.uri, msn, part, skip)
+        timeout = self._blocking_timeout() if blocking else cfg.request_timeout
+        self.playlist_req = self.s.send(
+            now, "playlist", self, self.rendition.uri, path, msn, part, timeout, blocking=blocking
+        )
+        self.playlist_sent_at = now
+        self.s.count("playlist_requests")
+        self.s.count("delta_requests" if skip else "full_requests")
+        if blocking:
+            self.s.count("blocking_requests")
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def on_playlist(self, body: bytes, now: float) -> None:
+        self.playlist_req = None
+        try:
+            update = parse_media(body.decode("utf-8"))
+        except (PlaylistError, UnicodeDecodeError) as exc:
+            self.fail_playlist(f"bad playlist: {exc}", now)
+            return
+        try:
+            merged = merge_update(self.playlist, update)
+        except PlaylistError as exc:
+            logger.info("%s: delta update does not fit (%s); reloading in full", self.name, exc)
+            self.s.count("delta_mismatch")
+            self.need_full = True
+            self.pump(now)
+            return
+        old = self.playlist
+        if old is not None and hint_position(merged) < hint_position(old):
+            if merged.next_msn + 3 < old.next_msn:
+                logger.warning("%s: media sequence went back; restarting", self.name)
+                self.s.restart()
+                merged = merge_update(None, update)
+                old = None
+            else:
+                logger.debug("%s: stale playlist ignored", self.name)
+                self.playlist_wait = now + self._pause(old)
+                self.pump(now)
+                return
+        self.changed = old is None or hint_position(merged) != hint_position(old)
+        if old is not None and not self.changed and not merged.endlist:
+            self.playlist_wait = now + self._pause(merged)
+        if update.skip is not None:
+            self.s.count("delta_merged")
+        self.playlist = merged
+        self.loaded_at = now
+        self.need_full = False
+        self.failures = 0
+        self.order = chunks(merged, use_parts=self.use_parts)
+        self.index = {c.position: c for c in self.order}
+        self._forget_unlisted()
+        self._extend_times()
+        self.s.note_reports(self, merged)
+        self.pump(now)
+
+    def _forget_unlisted(self) -> None:
+        """Drop ready media and retry state of URIs the playlist no longer offers ahead."""
+        pl = self.playlist
+        assert pl is not None
+        wanted = {c.uri for c in self.order if self.cursor is None or c.position >= self.cursor}
+        hint = hinted_part_uri(pl)
+        if hint is not None:
+            wanted.add(hint)
+        for table in (self.ready, self.not_before, self.attempts):
+            for uri in [u for u in table if u not in wanted]:
+                del table[uri]
+
+    def _pause(self, pl: MediaPlaylist) -> float:
+        """A short wait before asking again for a playlist that did not move."""
+        if self.use_parts and pl.part_target is not None:
+            return float(pl.part_target) / 2
+        return pl.target_duration / 2
+
+    def reset(self) -> None:
+        """Forget everything about the stream (after a publisher restart)."""
+        self.s.cancel_all(self)
+        self.ready.clear()
+        self.not_before.clear()
+        self.attempts.clear()
+        self.skipped.clear()
+        self.seg_start_us.clear()
+        self.playlist = None
+        self.order = []
+        self.index = {}
+        self.cursor = None
+        self.stop_at = None
+        self.init_sent = None
+        self.need_full = True
+
+    def on_media(self, req: Request, body: bytes, now: float) -> None:
+        self.inflight.pop(req.uri, None)
+        self.attempts.pop(req.uri, None)
+        if req.kind == "init":
+            self.inits[req.uri] = body
+        else:
+            self.ready[req.uri] = body
+        self.pump(now)
+
+    def fail_playlist(self, reason: str, now: float) -> None:
+        self.playlist_req = None
+        self.failures += 1
+        self.need_full = True
+        wait = backoff(self.failures, self.s.config.retry_base, self.s.config.retry_cap)
+        self.playlist_wait = now + wait
+        logger.info("%s playlist failed (%s); retry in %.2f s", self.name, reason, wait)
+        if self.failures >= self.s.config.max_failures:
+            self.s.fail(f"{self.rendition.id}: {reason} ({self.failures} failures in a row)")
+            return
+        self.pump(now)
+
+    def fail_media(self, req: Request, reason: str, now: float) -> None:
+        """A media request failed: back off on that URI, reload the playlist in full.
+
+        Only playlist failures count towards giving up (a dropped connection
+        fails every request at once); a part or segment that keeps failing is
+        skipped after ``max_media_retries`` attempts.
+        """
+        self.inflight.pop(req.uri, None)
+        cfg = self.s.config
+        tries = self.attempts.get(req.uri, 0) + 1
+        self.attempts[req.uri] = tries
+        self.not_before[req.uri] = now + backoff(tries, cfg.retry_base, cfg.retry_cap)
+        if req.hint and reason == "404":
+            logger.debug("%s: hinted part %s withdrawn", self.name, req.uri)
+        else:
+            self.need_full = True
+            logger.info("%s: %s failed (%s), attempt %d", self.name, req.uri, reason, tries)
+        if req.kind != "init" and tries >= cfg.max_media_retries and not req.hint:
+            logger.warning("%s: giving up on %s after %d attempts", self.name, req.uri, tries)
+            self.skipped.add(req.uri)
+            self.s.count("skipped")
+        self.pump(now)
+
+    def timers(self) -> list[float]:
+        out = list(self.not_before.values())
+        if self.playlist_req is None:
+            out.append(self.playlist_wait)
+        return out
