@@ -322,6 +322,22 @@ class LiveApp:
                 if attempt + 1 == attempts:
                     raise
 
+    async def wait_segments(self, count: int, timeout: float = 30.0) -> None:
+        """Until every rendition has ``count`` complete segments (players then start
+        with a full hold-back of media); TimeoutError after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            rids = self.pipeline.rids if self.pipeline is not None else []
+            positions = [self.store.position(self.options.name, rid) for rid in rids]
+            if rids and all(p is not None and p.next_msn >= count for p in positions):
+                return
+            if self.sink is not None and self.sink.done.done():
+                raise LLHLSError("the pipeline stopped before the stream had enough segments")
+            if loop.time() >= deadline:
+                raise TimeoutError(f"no {count} segments after {timeout:g} s")
+            await asyncio.sleep(0.05)
+
     async def wait(self) -> LLHLSError | None:
         """Until the pipeline ends (``--duration``) or fails."""
         assert self.sink is not None
