@@ -396,4 +396,3 @@ class LivePipeline:
     def queue_depths(self) -> Mapping[str, int]:
         """Items waiting per rendition (a growing number means encoding falls behind)."""
         return {rid: q.qsize() for rid, q in self._queues.items()}
-

@@ -51,7 +51,7 @@ async def play_and_check(browser: Chromium, app: LiveApp, protocol: str) -> dict
     assert stats["protocol"] == protocol, stats["protocols"]
     # every request whose protocol the page could see went over the expected one
     # ("unknown": entries without nextHopProtocol, e.g. requests hls.js aborted)
-    protocols = dict(stats["protocols"])  # type: ignore[call-overload]
+    protocols = dict(stats["protocols"])
     protocols.pop("unknown", None)
     assert set(protocols) == {protocol}, stats["protocols"]
     assert protocols[protocol] >= 50

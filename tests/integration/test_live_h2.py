@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 import av
 import httpx
 import m3u8
+import numpy as np
 import pytest
 
 from llhls.apps.live import LiveApp
@@ -107,9 +108,9 @@ async def test_follow_live_edge_over_h2(live_app: LiveApp) -> None:
         first_seg_start = next(i for i, (data, _) in enumerate(parts) if data[4:8] == b"styp")
         stream = init + b"".join(data for data, _ in parts[first_seg_start:])
         arrival = [t for _, t in parts[first_seg_start:]]
-        with av.open(io.BytesIO(stream)) as container:
+        with av.open(io.BytesIO(stream), mode="r") as container:
             for i, frame in enumerate(container.decode(video=0)):
-                ms = decode_luma(frame.to_ndarray(format="gray"))
+                ms = decode_luma(np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8))
                 assert ms is not None, f"frame {i}: no barcode"
                 frames += 1
                 # the part holding this frame arrived at arrival[i // 6]

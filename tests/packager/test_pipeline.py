@@ -7,6 +7,7 @@ import threading
 from fractions import Fraction
 
 import av
+import numpy as np
 import pytest
 
 from llhls.barcode import decode_luma
@@ -52,9 +53,7 @@ LADDER = (Rung("360p", 640, 360, 600_000), Rung("180p", 320, 180, 200_000))
 def run() -> CollectingSink:
     sink = CollectingSink()
     source = TestSource(width=640, height=360)
-    pipeline = LivePipeline(
-        source, PackagerConfig(ladder=LADDER), sink, duration=4.0, paced=False
-    )
+    pipeline = LivePipeline(source, PackagerConfig(ladder=LADDER), sink, duration=4.0, paced=False)
     pipeline.start()
     assert pipeline.wait(60)
     return sink
@@ -66,7 +65,9 @@ def test_plan_for_defaults() -> None:
     assert plan.grid.parts_per_segment == 10
     assert plan.gop_frames == 60
     assert plan.declared_part_target == Fraction(10 * 1024, 48_000)
-    classic = plan_stream(PackagerConfig(low_latency=False, segment=Fraction(6)), Fraction(30), None)
+    classic = plan_stream(
+        PackagerConfig(low_latency=False, segment=Fraction(6)), Fraction(30), None
+    )
     assert classic.declared_part_target is None and classic.gop_frames == 180
 
 
@@ -90,9 +91,9 @@ def test_parts_decode_and_carry_the_barcode(run: CollectingSink) -> None:
     data = run.inits["360p"] + b"".join(p.data for p in run.parts["360p"])
     decoded = 0
     first_pdt = run.parts["360p"][0].pdt_us
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         for i, frame in enumerate(container.decode(video=0)):
-            ms = decode_luma(frame.to_ndarray(format="gray"))
+            ms = decode_luma(np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8))
             assert ms is not None
             assert ms == (first_pdt + i * 1_000_000 // 30) // 1000
             decoded += 1
@@ -101,6 +102,6 @@ def test_parts_decode_and_carry_the_barcode(run: CollectingSink) -> None:
 
 def test_audio_decodes(run: CollectingSink) -> None:
     data = run.inits[AUDIO_RID] + b"".join(p.data for p in run.parts[AUDIO_RID])
-    with av.open(io.BytesIO(data)) as container:
-        samples = sum(frame.samples for frame in container.decode(audio=0))
+    with av.open(io.BytesIO(data), mode="r") as container:
+        samples = sum(int(frame.samples) for frame in container.decode(audio=0))
     assert abs(samples - 4 * 48_000) <= 2048
