@@ -119,6 +119,13 @@ def _add_live_options(p: argparse.ArgumentParser, *, default_duration: float | N
         help="testsrc picture size (default 1280x720)",
     )
     p.add_argument("--fps", type=_seconds, default=Fraction(30), help="testsrc frame rate")
+    p.add_argument(
+        "--stats",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write a JSON summary at exit (CPU, part publish delays)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +158,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_live_options(demo, default_duration=30.0)
     demo.set_defaults(port=0)
+
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks (the latency lab); results go to docs/benchmarks.md",
+        description="Run a benchmark and print its figures; --report appends them to a "
+        "Markdown file (docs/benchmarks.md in the repository).",
+    )
+    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    spine = bench_sub.add_parser(
+        "spine",
+        help="llhls live + an HTTP/2 follower + hls.js: CPU, publish and reload delays, "
+        "hls.js latency",
+    )
+    spine.add_argument("--duration", type=float, default=60.0, help="seconds measured (60)")
+    spine.add_argument("--no-browser", action="store_true", help="skip the hls.js player")
+    spine.add_argument("--report", type=Path, default=None, help="append Markdown here")
+    spine.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
     return parser
 
 
@@ -208,7 +232,24 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in ("live", "demo"):
         from llhls.apps.live import run_live
 
-        return asyncio.run(run_live(_live_options(args), announce=_announce))
+        return asyncio.run(
+            run_live(_live_options(args), announce=_announce, stats_path=args.stats)
+        )
+    if args.command == "bench" and args.bench == "spine":
+        from llhls.lab.spine import render_markdown, result_json, run_spine
+
+        if args.duration <= 0:
+            raise ConfigError(f"--duration must be positive, got {args.duration:g}")
+        _announce(f"bench spine: {args.duration:g} s of llhls live + HTTP/2 follower + hls.js")
+        result = asyncio.run(run_spine(args.duration, browser=not args.no_browser))
+        text = render_markdown(result)
+        _announce(text)
+        if args.report is not None:
+            with args.report.open("a", encoding="utf-8") as out:
+                out.write("\n" + text)
+        if args.json is not None:
+            args.json.write_text(result_json(result))
+        return 0
     raise ConfigError(f"unknown command {args.command!r}")
 
 

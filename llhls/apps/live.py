@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -102,6 +103,8 @@ class StoreSink:
         self.done: asyncio.Future[LLHLSError | None] = loop.create_future()
         self.parts = 0
         self.publish_lag_us: list[int] = []
+        self.published: list[tuple[str, int, int, int]] = []
+        """(rid, msn, part index, UTC us when it became fetchable), for the benchmarks."""
 
     # -- called from worker threads
     def track_ready(self, rid: str, track: TrackInfo, init: bytes) -> None:
@@ -156,9 +159,11 @@ class StoreSink:
             now,
         )
         self.parts += 1
-        # capture of the part's last frame -> fetchable (for the closing figures)
+        # capture of the part's last frame -> fetchable (for the benchmarks)
+        wall_us = time.time_ns() // 1000
         end_us = part.pdt_us + int(part.duration * 1_000_000)
-        self.publish_lag_us.append(time.time_ns() // 1000 - end_us)
+        self.publish_lag_us.append(wall_us - end_us)
+        self.published.append((rid, part.msn, part.index, wall_us))
 
     def _finish(self, error: LLHLSError | None) -> None:
         if self._open:
@@ -382,8 +387,17 @@ class _NullSink:
         raise AssertionError("sink not wired")
 
 
-async def run_live(options: LiveOptions, *, announce: Callable[[str], None]) -> int:
-    """Run until --duration or Ctrl-C; returns the exit code."""
+async def run_live(
+    options: LiveOptions,
+    *,
+    announce: Callable[[str], None],
+    stats_path: Path | None = None,
+) -> int:
+    """Run until --duration or Ctrl-C; returns the exit code.
+
+    ``stats_path`` receives a JSON summary at exit (CPU, publish delays and the
+    UTC time each part became fetchable), for ``llhls bench``.
+    """
     app = LiveApp(options)
     await app.start()
     loop = asyncio.get_running_loop()
@@ -422,9 +436,34 @@ async def run_live(options: LiveOptions, *, announce: Callable[[str], None]) -> 
     wall = max(time.monotonic() - t0, 1e-9)
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     announce(f"done: {app.status()}  CPU {cpu / wall * 100:.0f} % of one core")
+    if stats_path is not None and app.sink is not None:
+        write_stats(stats_path, app.sink, cpu_s=cpu, wall_s=wall)
     if error is not None:
         raise error
     return 0
 
 
-__all__ += ["run_live", "stream_spec"]
+def write_stats(path: Path, sink: StoreSink, *, cpu_s: float, wall_s: float) -> None:
+    """Write the run's figures as JSON (atomically)."""
+    lags = sorted(sink.publish_lag_us)
+
+    def pct(q: float) -> float | None:
+        if not lags:
+            return None
+        return lags[min(len(lags) - 1, int(q * len(lags)))] / 1000
+
+    data = {
+        "cpu_s": cpu_s,
+        "wall_s": wall_s,
+        "cpu_percent": 100 * cpu_s / wall_s,
+        "parts": sink.parts,
+        "publish_lag_ms_p50": pct(0.5),
+        "publish_lag_ms_p99": pct(0.99),
+        "published": [list(row) for row in sink.published],
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+__all__ += ["run_live", "stream_spec", "write_stats"]
