@@ -19,6 +19,7 @@ __all__ = [
     "Fetch",
     "Cancel",
     "InitSection",
+    "PlayFrom",
     "Deliver",
     "EndOfStream",
     "Failed",
@@ -91,6 +92,19 @@ class InitSection:
 
 
 @dataclass(frozen=True, slots=True)
+class PlayFrom:
+    """Begin presentation at ``start_us`` on the media timeline (before any ``Deliver``).
+
+    The first chunks start at an independent frame at or before this point;
+    media before it is decoded but not shown, so playback starts the hold-back
+    distance from the live edge even when key frames are a whole segment apart.
+    """
+
+    start_us: int
+    """Media time to start presenting at (same timeline as ``Deliver.start_us``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Deliver:
     """Media ready to append to the buffer of ``track``, in order."""
 
@@ -136,7 +150,7 @@ class Failed:
     """Why, for the user."""
 
 
-Action = Fetch | Cancel | InitSection | Deliver | EndOfStream | Failed
+Action = Fetch | Cancel | InitSection | PlayFrom | Deliver | EndOfStream | Failed
 """Everything ``Session.next_action()`` returns."""
 
 
@@ -206,6 +220,9 @@ class SessionConfig:
     """Request the EXT-X-PRELOAD-HINT part together with each blocking reload."""
     delta_updates: bool = True
     """Ask for playlist delta updates (``_HLS_skip=YES``) when the server offers them."""
+    exact_start: bool = True
+    """Emit :class:`PlayFrom` so presentation starts exactly the hold-back from the
+    edge; ``False`` starts presenting at the first independent chunk."""
     hold_back: float | None = None
     """Start this many seconds from the live edge instead of the playlist's
     PART-HOLD-BACK / HOLD-BACK (default: 3 target durations without either)."""
@@ -222,7 +239,7 @@ class SessionConfig:
     playlist) after which the session gives up."""
     max_media_retries: int = 4
     """Failed attempts at one part or segment after which it is skipped."""
-    max_inflight: int = 8
+    max_inflight: int = 16
     """Media requests one track may have in flight (the preload hint included)."""
 
     def __post_init__(self) -> None:

@@ -158,6 +158,7 @@ class PlayoutBuffer(Generic[T]):
         self._state = PlayState.BUFFERING
         self._rate = 1.0
         self._position: int | None = None
+        self._min_start: int | None = None
         self._last_now: float | None = None
         self._ended_input: set[str] = set()
         self._started_at: float | None = None
@@ -194,6 +195,16 @@ class PlayoutBuffer(Generic[T]):
         self.advance(now)
         self._ended_input.add(track)
         self._try_play(now)
+
+    def play_from(self, start_us: int) -> None:
+        """Start presenting at media time ``start_us`` (before playback starts).
+
+        Media before it is due at once (:meth:`pop_due`: decode, do not show);
+        the start threshold counts from here.
+        """
+        if self._state is not PlayState.BUFFERING:
+            raise RuntimeError("play_from() is for before playback starts")
+        self._min_start = start_us
 
     def set_rate(self, rate: float, now: float) -> None:
         """Change the playout rate at ``now`` (the clock is advanced first)."""
@@ -332,6 +343,8 @@ class PlayoutBuffer(Generic[T]):
         if len(firsts) < len(self._tracks):
             return None
         position = max(r[0] for r in firsts)
+        if self._min_start is not None:
+            position = max(position, self._min_start)
         if all(buf.covering(position, self._tol) for buf in self._tracks.values()):
             return position
         return None

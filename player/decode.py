@@ -37,7 +37,7 @@ from av.video.codeccontext import VideoCodecContext
 from llhls.barcode import decode_luma
 from llhls.cmaf import read_fragment, read_init
 from llhls.errors import BoxError, PlayerError
-from llhls.media import Sample, TrackInfo
+from llhls.media import Sample, TrackInfo, TrackKind
 from llhls.timing import MICROS, Clock, SystemClock, rescale
 
 __all__ = [
@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 class DecodedFrame:
     """One decoded video frame or audio frame."""
 
-    kind: str
+    kind: TrackKind
     """``video`` or ``audio``."""
     pts: int
     """Presentation time in ticks of ``timescale``."""
@@ -153,7 +153,7 @@ class TrackDecoder:
         """Packets the decoder rejected."""
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> TrackKind:
         """``video`` or ``audio``."""
         return self.track.kind
 

@@ -33,6 +33,7 @@ from llhls.playlist.parse import parse
 from player.actions import (
     Action,
     Cancel,
+    Deliver,
     Failed,
     Fetch,
     RenditionInfo,
@@ -85,10 +86,16 @@ class Session:
         """Media time of the anchor segment's start (its PDT in µs, or 0)."""
         self.use_pdt = False
         """Whether the media timeline is the PROGRAM-DATE-TIME."""
+        self.restarted = False
+        """The stream restarted once: the timeline continues from where it was, not on PDT."""
+        self.timeline_end_us = 0
+        """End of the latest delivered chunk on the media timeline."""
         self.reports: dict[str, tuple[int, int | None]] = {}
         """Latest (LAST-MSN, LAST-PART) of each rendition id, from rendition reports."""
         self.counters: dict[str, int] = {}
-        """Counts: requests, retries, blocking, delta_requests, delta_merged, ... ."""
+        """Event counts: ``requests``, ``hints``, ``playlist_requests``, ``full_requests``,
+        ``delta_requests``, ``blocking_requests``, ``delta_merged``, ``delta_mismatch``,
+        ``failures``, ``skipped``, ``switches``, ``restarts``."""
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -135,7 +142,7 @@ class Session:
         if self._mv_wait is not None and now >= self._mv_wait:
             self._mv_wait = None
             self._send_multivariant(now)
-        self._pump(now)
+        self.pump(now)
 
     def get_timer(self) -> float | None:
         """The next time :meth:`handle_timer` should be called, or ``None``."""
@@ -174,19 +181,20 @@ class Session:
             current.retired = True
             self.cancel_all(current)
             self.tracks["video"] = new
-            self._pump(now)
+            self.pump(now)
             return
         new.active = False
         new.switch_from = current
+        current.stop_at = (current.cursor[0] + 1, 0)
         report = self.reports.get(rendition)
         if report is not None and self.config.low_latency:
             new.first_directive = report
         self._pending = new
         logger.info("switching video %s -> %s", current.rendition.id, rendition)
-        self._pump(now)
+        self.pump(now)
 
     def close(self) -> None:
-        """Cancel every request in flight; the session emits nothing more."""
+        """Cancel every request in flight (``Cancel`` actions); nothing else follows."""
         for rid in list(self._requests):
             self.cancel(rid)
         self.failed = True
@@ -220,6 +228,8 @@ class Session:
     # -- used by tracks ----------------------------------------------------------------------
 
     def emit(self, action: Action) -> None:
+        if isinstance(action, Deliver):
+            self.timeline_end_us = max(self.timeline_end_us, action.start_us + action.duration_us)
         self._actions.append(action)
 
     def count(self, key: str) -> None:
@@ -288,6 +298,9 @@ class Session:
         if new is None or new.switch_from is not old:
             return
         self._pending = None
+        if new.cursor is None:
+            new.cursor = old.stop_at
+            new.seg_start_us.update(old.seg_start_us)
         new.active = True
         new.switch_from = None
         self.tracks[old.name] = new
@@ -304,8 +317,7 @@ class Session:
         for track in self.tracks.values():
             track.reset()
         self.anchor = None
-        self.anchor_us = 0
-        self.use_pdt = False
+        self.restarted = True
 
     def note_reports(self, track: Track, pl: MediaPlaylist) -> None:
         for report in pl.rendition_reports:
@@ -328,7 +340,8 @@ class Session:
             out.append(self._pending)
         return out
 
-    def _pump(self, now: float) -> None:
+    def pump(self, now: float) -> None:
+        """Let every track deliver what is ready and send what is due."""
         for track in self._all_tracks():
             track.pump(now)
 
@@ -386,7 +399,7 @@ class Session:
         self.tracks["video"] = Track(self, "video", by_id[video_id])
         if audio_id is not None:
             self.tracks["audio"] = Track(self, "audio", by_id[audio_id])
-        self._pump(now)
+        self.pump(now)
 
     def _renditions(self, pl: MultivariantPlaylist) -> tuple[RenditionInfo, ...]:
         out: list[RenditionInfo] = []

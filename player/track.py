@@ -16,9 +16,17 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from llhls.errors import PlaylistError
-from llhls.playlist.model import MediaPlaylist
+from llhls.playlist.model import MediaPlaylist, Part
 from llhls.playlist.parse import parse_media
-from player.actions import Deliver, EndOfStream, InitSection, RenditionInfo, RequestKind, TrackName
+from player.actions import (
+    Deliver,
+    EndOfStream,
+    InitSection,
+    PlayFrom,
+    RenditionInfo,
+    RequestKind,
+    TrackName,
+)
 from player.timeline import (
     Chunk,
     Position,
@@ -28,6 +36,7 @@ from player.timeline import (
     chunks,
     hint_position,
     hinted_part_uri,
+    live_edge,
     map_uris,
     merge_update,
     next_position,
@@ -59,6 +68,13 @@ def rendition_id(path: str) -> str:
     path = path.split("?", 1)[0]
     parent = basename(dirname(path))
     return parent or path
+
+
+def _all_parts(pl: MediaPlaylist) -> list[Part]:
+    out = [p for seg in pl.segments for p in seg.parts]
+    if pl.open_segment is not None:
+        out.extend(pl.open_segment.parts)
+    return out
 
 
 class Request:
@@ -133,15 +149,20 @@ class Track:
         assert pl is not None
         s = self.s
         chunk: Chunk | None
-        if self.switch_from is not None and self.switch_from.cursor is not None:
-            at = self.switch_from.cursor
-            later = [c for c in self.order if c.independent and not c.gap and c.position >= at]
-            if not later:
-                return False
-            chunk = later[0]
-            self.switch_from.stop_at = chunk.position
-            self.seg_start_us.update(self.switch_from.seg_start_us)
-        elif self.name == "audio" and "video" in s.tracks:
+        old = self.switch_from
+        if old is not None and old.cursor is not None and old.stop_at is not None:
+            # switch at the earliest independent part the old track has not reached,
+            # at the latest at the next segment start (set by Session.switch)
+            at, stop = old.cursor, old.stop_at
+            early = [c for c in self.order if c.independent and not c.gap and at <= c.position]
+            if early and early[0].position < stop:
+                old.stop_at = stop = early[0].position
+            self.cursor = stop
+            self.seg_start_us.update(old.seg_start_us)
+            self._extend_times()
+            logger.info("%s switch point %s", self.rendition.id, stop)
+            return True
+        if self.name == "audio" and "video" in s.tracks:
             if s.anchor is None:
                 return False
             chunk = choose_aligned(pl, s.anchor[0], s.anchor[1], use_parts=self.use_parts)
@@ -153,16 +174,22 @@ class Track:
         if chunk is None:
             return False
         self.cursor = chunk.position
-        if s.anchor is None:
+        first_start = s.anchor is None
+        if first_start:
             pdt = segment_pdt_ms(pl).get(chunk.msn)
-            s.use_pdt = pdt is not None
+            s.use_pdt = pdt is not None and not s.restarted
             s.anchor = (chunk.msn, chunk.offset)
-            s.anchor_us = round(pdt * 1000) if pdt is not None else 0
-        if s.anchor[0] in segment_starts(pl):
-            self.seg_start_us.setdefault(s.anchor[0], s.anchor_us)
+            s.anchor_us = round(pdt * 1000) if pdt is not None and s.use_pdt else s.timeline_end_us
+        anchor_msn = s.anchor[0] if s.anchor is not None else chunk.msn
+        if anchor_msn in segment_starts(pl):
+            self.seg_start_us.setdefault(anchor_msn, s.anchor_us)
         else:
             self.seg_start_us.setdefault(chunk.msn, s.anchor_us)
         self._extend_times()
+        if first_start and s.config.exact_start:
+            target = live_edge(pl, use_parts=self.use_parts) - self._hold_back(pl)
+            start_us, _ = self._times(chunk, segment_pdt_ms(pl))
+            s.emit(PlayFrom(start_us + max(0, round((target - chunk.start) * 1_000_000))))
         logger.info(
             "%s %s starts at %s (edge %s)",
             self.name,
@@ -274,6 +301,10 @@ class Track:
         pl = self.playlist
         assert pl is not None and self.cursor is not None
         cfg = self.s.config
+        maps = map_uris(pl)
+        map_uri = maps.get(self.cursor[0], next(reversed(maps.values()), None))
+        if map_uri is not None and map_uri != self.init_sent:
+            self._fetch(now, "init", map_uri, None, None)
         start = next((i for i, c in enumerate(self.order) if c.position >= self.cursor), None)
         if start is None:
             start = len(self.order)
@@ -290,7 +321,7 @@ class Track:
         if hint is None or pl.endlist or len(self.inflight) >= cfg.max_inflight:
             return
         msn, part = hint_position(pl)
-        if self.stop_at is not None and (msn, part) >= self.stop_at:
+        if (msn, part) < self.cursor or self.stop_at is not None and (msn, part) >= self.stop_at:
             return
         self._fetch(now, "part", hint, msn, part, hint=True)
 
@@ -382,6 +413,11 @@ class Track:
             self.need_full = True
             self.pump(now)
             return
+        if any(seg.byterange for seg in merged.segments) or any(
+            p.byterange for p in _all_parts(merged)
+        ):
+            self.s.fail(f"{self.rendition.id}: BYTERANGE segments and parts are not supported")
+            return
         old = self.playlist
         if old is not None and hint_position(merged) < hint_position(old):
             if merged.next_msn + 3 < old.next_msn:
@@ -408,13 +444,14 @@ class Track:
         self._forget_unlisted()
         self._extend_times()
         self.s.note_reports(self, merged)
-        self.pump(now)
+        self.s.pump(now)  # every track: the others may wait for this one's start
 
     def _forget_unlisted(self) -> None:
         """Drop ready media and retry state of URIs the playlist no longer offers ahead."""
         pl = self.playlist
         assert pl is not None
         wanted = {c.uri for c in self.order if self.cursor is None or c.position >= self.cursor}
+        wanted.update(u for u in map_uris(pl).values() if u is not None)
         hint = hinted_part_uri(pl)
         if hint is not None:
             wanted.add(hint)
@@ -482,6 +519,9 @@ class Track:
         else:
             self.need_full = True
             logger.info("%s: %s failed (%s), attempt %d", self.name, req.uri, reason, tries)
+        if req.kind == "init" and tries >= cfg.max_failures:
+            self.s.fail(f"{self.rendition.id}: init {reason} ({tries} failures)")
+            return
         if req.kind != "init" and tries >= cfg.max_media_retries and not req.hint:
             logger.warning("%s: giving up on %s after %d attempts", self.name, req.uri, tries)
             self.skipped.add(req.uri)

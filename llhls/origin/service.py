@@ -86,10 +86,15 @@ class Origin:
             timer.cancel()
             self._waiters.discard(fut)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, first_seen: float | None = None) -> Response:
         """Answer one request (waiting as the core asks). Never raises, except when
-        cancelled (the client went away)."""
-        first_seen = self._clock.monotonic()
+        cancelled (the client went away).
+
+        ``first_seen``: when the adapter received the request (default: now); a
+        blocked request gets its final answer 3 target durations after it.
+        """
+        if first_seen is None:
+            first_seen = self._clock.monotonic()
         while True:
             now = self._clock.monotonic()
             decision = decide(request, self.store, now, self._config, first_seen=first_seen)

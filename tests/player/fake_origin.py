@@ -68,6 +68,7 @@ class FakeOrigin:
     spec: StreamSpec = field(default_factory=StreamSpec)
     rtt: float = 0.02
     fault: Fault | None = None
+    epoch: float = 0.0
     log: list[tuple[float, str]] = field(default_factory=list)
 
     # -- stream state -------------------------------------------------------------------
@@ -79,13 +80,13 @@ class FakeOrigin:
 
     def produced(self, now: float) -> int:
         """Parts complete at ``now`` (all renditions share the grid)."""
-        n = math.floor(Fraction(now) / self.spec.part + Fraction(1, 10**9))
+        n = math.floor(Fraction(now - self.epoch) / self.spec.part + Fraction(1, 10**9))
         if self.spec.end_at_msn is not None:
             n = min(n, (self.spec.end_at_msn + 1) * self.spec.parts_per_segment)
         return n
 
     def part_ready_at(self, msn: int, index: int) -> float:
-        return float((msn * self.spec.parts_per_segment + index + 1) * self.spec.part)
+        return self.epoch + float((msn * self.spec.parts_per_segment + index + 1) * self.spec.part)
 
     def ended(self, now: float) -> bool:
         end = self.spec.end_at_msn
@@ -185,7 +186,12 @@ class FakeOrigin:
             if rid == "audio":
                 renditions.append(
                     Rendition(
-                        "AUDIO", "aud", "audio", uri="audio/media.m3u8", default=True, autoselect=True
+                        "AUDIO",
+                        "aud",
+                        "audio",
+                        uri="audio/media.m3u8",
+                        default=True,
+                        autoselect=True,
                     )
                 )
             else:
@@ -242,7 +248,11 @@ class FakeOrigin:
             if position < n:
                 return now + self.rtt, 200, f"{rid}:{msn}.{index}".encode()
             if position == n and not self.ended(now):
-                return self.part_ready_at(msn, index) + self.rtt, 200, f"{rid}:{msn}.{index}".encode()
+                return (
+                    self.part_ready_at(msn, index) + self.rtt,
+                    200,
+                    f"{rid}:{msn}.{index}".encode(),
+                )
             return now + self.rtt, 404, b""
         if name.startswith("seg"):
             msn = int(name[3:-4])
