@@ -232,9 +232,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in ("live", "demo"):
         from llhls.apps.live import run_live
 
-        return asyncio.run(
-            run_live(_live_options(args), announce=_announce, stats_path=args.stats)
-        )
+        return asyncio.run(run_live(_live_options(args), announce=_announce, stats_path=args.stats))
     if args.command == "bench" and args.bench == "spine":
         from llhls.lab.spine import render_markdown, result_json, run_spine
 

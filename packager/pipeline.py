@@ -136,6 +136,8 @@ class PartOut:
     """Starts with a sync sample."""
     pdt_us: int
     """UTC wall-clock capture time of the first sample (microseconds)."""
+    last_capture_us: int = 0
+    """UTC wall-clock capture time of the last sample (microseconds)."""
 
 
 class Sink(Protocol):
@@ -205,6 +207,7 @@ class TrackPackager:
                         duration=Fraction(event.duration, self._track.timescale),
                         independent=event.independent,
                         pdt_us=event.samples[0].capture_us,
+                        last_capture_us=event.samples[-1].capture_us,
                     ),
                 )
             else:

@@ -103,8 +103,9 @@ class StoreSink:
         self.done: asyncio.Future[LLHLSError | None] = loop.create_future()
         self.parts = 0
         self.publish_lag_us: list[int] = []
-        self.published: list[tuple[str, int, int, int]] = []
-        """(rid, msn, part index, UTC us when it became fetchable), for the benchmarks."""
+        self.published: list[tuple[str, int, int, int, int]] = []
+        """(rid, msn, part index, UTC us when it became fetchable, UTC us of the capture of
+        its last sample), for the benchmarks."""
 
     # -- called from worker threads
     def track_ready(self, rid: str, track: TrackInfo, init: bytes) -> None:
@@ -161,9 +162,8 @@ class StoreSink:
         self.parts += 1
         # capture of the part's last frame -> fetchable (for the benchmarks)
         wall_us = time.time_ns() // 1000
-        end_us = part.pdt_us + int(part.duration * 1_000_000)
-        self.publish_lag_us.append(wall_us - end_us)
-        self.published.append((rid, part.msn, part.index, wall_us))
+        self.publish_lag_us.append(wall_us - part.last_capture_us)
+        self.published.append((rid, part.msn, part.index, wall_us, part.last_capture_us))
 
     def _finish(self, error: LLHLSError | None) -> None:
         if self._open:

@@ -5,15 +5,29 @@ handler's :class:`Response` goes back on the wire with a content-length (and
 without a body for HEAD). Everything the origin decides lives in the handler.
 
 :func:`start_tcp` binds the listening socket itself (so port 0 works and a
-port in use is reported at once as :class:`OriginError`) and hands it to
-hypercorn as ``fd://``. With TLS the server offers ALPN ``h2`` and
-``http/1.1``; without TLS it serves HTTP/1.1 plus h2c (prior knowledge and
-``Upgrade: h2c``).
+port in use is reported at once as :class:`OriginError`) and accepts
+connections with ``asyncio.start_server``; each connection is then driven by
+hypercorn's own per-connection ``TCPServer`` (h11/h2 framing, ALPN, h2c,
+keep-alive, flow control). Owning the accept loop, rather than calling
+``hypercorn.asyncio.serve``, lets the adapter
+
+* set a short TLS shutdown timeout (asyncio's default waits 30 s for a
+  close_notify that Chromium may never send),
+* swallow the ``ssl.SSLError``/``OSError`` hypercorn lets escape when a peer
+  closes untidily (``serve`` would log them as "Unhandled exception in
+  client_connected_cb"; hypercorn's CLI hides them with a loop-wide exception
+  handler, which a library must not install), and
+* close promptly: idle connections are told to close, stragglers are aborted
+  after :data:`GRACEFUL_S` (hypercorn 0.18's ``serve`` raises
+  ``InvalidStateError`` when its graceful timeout expires).
+
+With TLS the server offers ALPN ``h2`` and ``http/1.1``; without TLS it serves
+HTTP/1.1 plus h2c (prior knowledge and ``Upgrade: h2c``).
 
 Blocking (long-poll) requests are first-class: the handler may wait as long
 as it likes; when the client goes away first, the handler's task is
-cancelled quietly, and :meth:`TCPServer.close` cancels the waiting ones so a
-shutdown is not held up by them.
+cancelled quietly, and :meth:`TCPServer.close` cancels the waiting ones (they
+answer 503) so a shutdown is not held up by them.
 """
 
 from __future__ import annotations
@@ -22,14 +36,16 @@ import asyncio
 import contextlib
 import errno
 import logging
-import os
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 
-from hypercorn.asyncio import serve
+from hypercorn.app_wrappers import ASGIWrapper
+from hypercorn.asyncio.tcp_server import TCPServer as HypercornConnection
+from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
+from hypercorn.typing import ASGIFramework
 
 from llhls.errors import OriginError
 from llhls.origin.messages import Request, Response
@@ -52,14 +68,18 @@ MAX_REQUEST_BODY = 1 << 20
 KEEP_ALIVE_S = 30.0
 """Idle connections are closed after this long (hls.js keeps one busy every part)."""
 GRACEFUL_S = 2.0
-"""On close, connections still busy after this long are dropped."""
+"""On close, connections still open after this long are aborted."""
+TLS_HANDSHAKE_S = 10.0
+"""A TLS handshake must finish within this long."""
+TLS_SHUTDOWN_S = 2.0
+"""How long a closing TLS connection waits for the peer's close_notify."""
 _NO_BODY_STATUS = frozenset({204, 304})
 
 
 class ASGIAdapter:
     """An ASGI 3 application that turns HTTP requests into :class:`Request` for ``handler``.
 
-    Supports the ``lifespan`` scope (so hypercorn does not warn). Keeps the set
+    Also answers the ``lifespan`` scope, so it can run under any ASGI server. Keeps the set
     of pending handler tasks so :meth:`cancel_pending` can end them at shutdown.
     """
 
@@ -67,8 +87,6 @@ class ASGIAdapter:
         self._handler = handler
         self._pending: set[asyncio.Task[Response]] = set()
         self._closing = False
-        self.started = asyncio.Event()
-        """Set once the server has run the lifespan start-up."""
 
     @property
     def pending(self) -> int:
@@ -94,7 +112,6 @@ class ASGIAdapter:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
-                self.started.set()
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -219,19 +236,22 @@ class TCPServer:
     def __init__(
         self,
         host: str,
-        sock: socket.socket,
+        port: int,
         url_scheme: str,
         app: ASGIAdapter,
-        task: asyncio.Task[None],
-        shutdown: asyncio.Event,
+        config: Config,
     ) -> None:
         self._host = host
-        self._sock = sock
+        self._port = port
         self._scheme = url_scheme
         self._app = app
-        self._task = task
-        self._shutdown = shutdown
-        self._port = int(sock.getsockname()[1])
+        self._config = config
+        # hypercorn types scopes as TypedDicts; the adapter reads them as plain mappings.
+        self._wrapped = ASGIWrapper(cast(ASGIFramework, app))
+        self._context = WorkerContext(None)
+        self._connections: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+        self._server: asyncio.Server | None = None
+        self._closed = False
 
     @property
     def host(self) -> str:
@@ -259,23 +279,66 @@ class TCPServer:
         """Number of requests waiting for the handler's answer."""
         return self._app.pending
 
+    @property
+    def connections(self) -> int:
+        """Number of open client connections."""
+        return len(self._connections)
+
+    async def _start(self, sock: socket.socket, context: ssl.SSLContext | None) -> None:
+        self._server = await asyncio.start_server(
+            self._on_connection,
+            sock=sock,
+            backlog=self._config.backlog,
+            ssl=context,
+            ssl_handshake_timeout=TLS_HANDSHAKE_S if context is not None else None,
+            ssl_shutdown_timeout=TLS_SHUTDOWN_S if context is not None else None,
+        )
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = writer
+        loop = asyncio.get_running_loop()
+        try:
+            await HypercornConnection(
+                self._wrapped, loop, self._config, self._context, {}, reader, writer
+            )
+        except OSError as exc:  # includes ssl.SSLError: an untidy close by the peer
+            log.debug("connection ended: %r", exc)
+        except Exception:
+            log.exception("HTTP connection failed")
+        finally:
+            del self._connections[task]
+
     async def close(self) -> None:
         """Stop listening, answer pending requests 503, close every connection.
 
-        Idempotent. Raises :class:`OriginError` if the server had failed.
+        Idle connections close at once; connections still open after
+        :data:`GRACEFUL_S` are aborted. Idempotent.
         """
+        if self._closed:
+            return
+        self._closed = True
         self._app.cancel_pending()
-        self._shutdown.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), GRACEFUL_S + 5.0)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        except Exception as exc:
-            raise OriginError(f"the HTTP server on {self.url} failed: {exc}") from exc
-        finally:
-            self._sock.close()
+        if self._server is not None:
+            self._server.close()
+        await self._context.terminated.set()
+        if self._connections:
+            _, stuck = await asyncio.wait(set(self._connections), timeout=GRACEFUL_S)
+            for task in stuck:
+                writer = self._connections.get(task)
+                if writer is not None:
+                    writer.transport.abort()
+                task.cancel()
+            if stuck:
+                log.debug("aborted %d connection(s) at close", len(stuck))
+                await asyncio.wait(stuck, timeout=1.0)
+        if self._server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        log.info("closed the HTTP server on %s", self.url)
 
 
 async def start_tcp(
@@ -294,48 +357,32 @@ async def start_tcp(
     an ``alt-svc`` field. Raises :class:`OriginError` when the port is in use,
     the address cannot be bound, or the TLS files cannot be loaded.
     """
-    if tls is not None:
-        _check_tls(tls)
+    config = _config(tls, alt_svc)
+    context = _tls_context(config, tls) if tls is not None else None
     sock = _listen(host, port)
-    config = _config(sock, tls, alt_svc)
-    app = ASGIAdapter(handler)
-    shutdown = asyncio.Event()
-    task = asyncio.create_task(
-        serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi"),  # type: ignore[arg-type]
-        name=f"llhls-http-{sock.getsockname()[1]}",
+    bound = int(sock.getsockname()[1])
+    server = TCPServer(
+        host, bound, "https" if tls is not None else "http", ASGIAdapter(handler), config
     )
-    started = asyncio.ensure_future(app.started.wait())
     try:
-        await asyncio.wait((task, started), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        started.cancel()
-    if task.done():
+        await server._start(sock, context)
+    except OSError as exc:
         sock.close()
-        exc = task.exception()
-        raise OriginError(f"the HTTP server on {host}:{port} did not start: {exc}") from exc
-    # hypercorn creates its listener right after the lifespan start-up, without
-    # awaiting anything long; connections that arrive earlier wait in our backlog.
-    for _ in range(10):
-        await asyncio.sleep(0)
-    task.add_done_callback(_log_failure)
-    server = TCPServer(host, sock, "https" if tls is not None else "http", app, task, shutdown)
+        raise OriginError(f"cannot serve on {host} port {bound}: {exc}") from exc
     log.info("serving HTTP/1.1 and HTTP/2 on %s", server.url)
     return server
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("the HTTP server stopped: %s", exc, exc_info=exc)
-
-
-def _check_tls(tls: TLSFiles) -> None:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+def _tls_context(config: Config, tls: TLSFiles) -> ssl.SSLContext:
+    """hypercorn's server context (TLS >= 1.2, ECDHE+AESGCM, ALPN h2 + http/1.1)."""
     try:
-        context.load_cert_chain(certfile=str(tls.certfile), keyfile=str(tls.keyfile))
+        context = config.create_ssl_context()
     except (OSError, ssl.SSLError) as exc:
         raise OriginError(
             f"cannot load the TLS certificate {tls.certfile} with key {tls.keyfile}: {exc}"
         ) from exc
+    assert context is not None
+    return context
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -365,31 +412,15 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _DropBanner(logging.Filter):
-    """Drops hypercorn's "Running on ... (CTRL + C to quit)": start_tcp logs its own line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Running on ")
-
-
-def _hypercorn_logger() -> logging.Logger:
-    logger = logging.getLogger("llhls.origin.hypercorn")
-    if not any(isinstance(f, _DropBanner) for f in logger.filters):
-        logger.addFilter(_DropBanner())
-    return logger
-
-
-def _config(sock: socket.socket, tls: TLSFiles | None, alt_svc: str | None) -> Config:
+def _config(tls: TLSFiles | None, alt_svc: str | None) -> Config:
     config = Config()
-    # hypercorn takes over a duplicate of our socket; we keep ours for .port and close it last.
-    config.bind = [f"fd://{os.dup(sock.fileno())}"]
     if tls is not None:
         config.certfile = str(tls.certfile)
         config.keyfile = str(tls.keyfile)
         config.alpn_protocols = ["h2", "http/1.1"]
     config.alt_svc_headers = [alt_svc] if alt_svc is not None else []
     config.accesslog = None
-    config.errorlog = _hypercorn_logger()
+    config.errorlog = logging.getLogger("llhls.origin.hypercorn")
     config.include_server_header = False
     config.keep_alive_timeout = KEEP_ALIVE_S
     config.graceful_timeout = GRACEFUL_S

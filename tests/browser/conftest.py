@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
+from llhls.lab.browser import Chromium, chromium_path
 from llhls.origin.http import TCPServer, start_tcp
-from llhls.origin.messages import Request, Response
 from llhls.origin.tls import TLSFiles, ensure_self_signed, spki_sha256_base64
 from llhls.origin.web import WebSite
-from tests.browser.harness import Chromium, chromium_path
-from tests.browser.media import make_vod
-
-_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
-    ".ts": "video/mp2t",
-    ".png": "image/png",
-    ".html": "text/html; charset=utf-8",
-}
+from tests.browser.media import make_vod, memory_handler
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -66,24 +55,6 @@ def vod_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     directory = tmp_path_factory.mktemp("vod")
     make_vod(directory)
     return {f"/vod/{path.name}": path.read_bytes() for path in sorted(directory.iterdir())}
-
-
-def memory_handler(
-    website: WebSite, files: Mapping[str, bytes]
-) -> Callable[[Request], Awaitable[Response]]:
-    """A handler answering the demo page's paths and ``files`` (URL path -> bytes)."""
-
-    async def handle(request: Request) -> Response:
-        page = website.handle(request)
-        if page is not None:
-            return page
-        body = files.get(request.path)
-        if body is None:
-            return Response(404, (("content-type", "text/plain"),), b"not found\n")
-        kind = _TYPES.get(Path(request.path).suffix, "application/octet-stream")
-        return Response(200, (("content-type", kind), ("cache-control", "no-cache")), body)
-
-    return handle
 
 
 @pytest_asyncio.fixture

@@ -1,16 +1,20 @@
-"""Test media for the browser tests, generated with PyAV (never downloaded)."""
+"""Test media for the browser tests, generated with PyAV (never downloaded), and a
+tiny in-memory origin handler that serves it beside the demo page."""
 
 from __future__ import annotations
 
 import fractions
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import av
 import numpy as np
 
 from llhls.barcode import encode_into
+from llhls.origin.messages import Request, Response
+from llhls.origin.web import WebSite
 
-__all__ = ["VOD_BASE_MS", "VOD_FPS", "VOD_SECONDS", "VOD_SIZE", "make_vod"]
+__all__ = ["VOD_BASE_MS", "VOD_FPS", "VOD_SECONDS", "VOD_SIZE", "make_vod", "memory_handler"]
 
 VOD_BASE_MS = 1_763_800_000_000
 """Barcode time of the first frame of the generated VOD stream."""
@@ -63,3 +67,31 @@ def make_vod(directory: Path) -> Path:
         for packet in stream.encode():
             out.mux(packet)
     return playlist
+
+
+_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".ts": "video/mp2t",
+    ".png": "image/png",
+    ".html": "text/html; charset=utf-8",
+}
+
+
+def memory_handler(
+    website: WebSite, files: Mapping[str, bytes]
+) -> Callable[[Request], Awaitable[Response]]:
+    """A handler answering the demo page's paths and ``files`` (URL path -> bytes)."""
+
+    async def handle(request: Request) -> Response:
+        page = website.handle(request)
+        if page is not None:
+            return page
+        body = files.get(request.path)
+        if body is None:
+            return Response(404, (("content-type", "text/plain"),), b"not found\n")
+        kind = _TYPES.get(Path(request.path).suffix, "application/octet-stream")
+        return Response(200, (("content-type", kind), ("cache-control", "no-cache")), body)
+
+    return handle

@@ -13,12 +13,14 @@ import pytest_asyncio
 from playwright.async_api import Page
 
 from llhls.barcode import MAX_MS, decode_rgb, encode_into
-from llhls.origin.http import TCPServer, start_tcp
+from llhls.lab.browser import Chromium
+from llhls.origin.http import start_tcp
 from llhls.origin.messages import Request, Response
 from llhls.origin.web import WebSite
-from tests.browser.harness import Chromium
 
 BLANK = b"<!doctype html><meta charset=utf-8><title>barcode</title><body></body>"
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DECODE_PIXELS = """
 async ({b64, width, height}) => {
@@ -43,9 +45,9 @@ async (url) => {
 """
 
 
-@pytest_asyncio.fixture
-async def page_origin(website: WebSite) -> AsyncIterator[TCPServer]:
-    """Plain-HTTP origin with the page's files and an empty page at /blank."""
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def page(website: WebSite) -> AsyncIterator[Page]:
+    """One Chromium tab on a blank page of a plain-HTTP origin that serves web/ (whole module)."""
 
     async def handle(request: Request) -> Response:
         found = website.handle(request)
@@ -56,15 +58,14 @@ async def page_origin(website: WebSite) -> AsyncIterator[TCPServer]:
         return Response(404)
 
     server = await start_tcp(handle, "127.0.0.1", 0, None)
-    yield server
-    await server.close()
-
-
-@pytest_asyncio.fixture
-async def page(chromium: Chromium, page_origin: TCPServer) -> Page:
-    tab = await chromium.new_page()
-    await tab.goto(f"{page_origin.url}/blank")
-    return tab
+    try:
+        async with Chromium() as browser:
+            tab = await browser.new_page()
+            await tab.goto(f"{server.url}/blank")
+            yield tab
+            assert [line for line in browser.console if "pageerror" in line] == []
+    finally:
+        await server.close()
 
 
 def frame(width: int, height: int, ms: int, seed: int = 0) -> npt.NDArray[np.uint8]:
@@ -103,7 +104,6 @@ CASES = [
 ]
 
 
-@pytest.mark.asyncio
 @pytest.mark.parametrize(("width", "height", "ms"), CASES)
 async def test_js_decodes_what_python_encodes(page: Page, width: int, height: int, ms: int) -> None:
     rgb = frame(width, height, ms)
@@ -111,14 +111,12 @@ async def test_js_decodes_what_python_encodes(page: Page, width: int, height: in
     assert await js_decode(page, rgb) == ms
 
 
-@pytest.mark.asyncio
 async def test_js_decodes_png_through_canvas(page: Page) -> None:
     for i, (width, height, ms) in enumerate(CASES[:5]):
         rgb = frame(width, height, ms, seed=i)
         assert await page.evaluate(DECODE_IMAGE, png_data_url(rgb)) == ms
 
 
-@pytest.mark.asyncio
 async def test_js_survives_noise_and_agrees_with_python(page: Page) -> None:
     rng = np.random.default_rng(7)
     for i in range(20):
@@ -130,7 +128,6 @@ async def test_js_survives_noise_and_agrees_with_python(page: Page) -> None:
         assert await js_decode(page, noisy) == ms
 
 
-@pytest.mark.asyncio
 async def test_js_rejects_what_is_not_a_barcode(page: Page) -> None:
     rng = np.random.default_rng(3)
     noise = rng.integers(0, 256, (360, 640, 3), dtype=np.uint8)
@@ -153,3 +150,28 @@ async def test_js_rejects_what_is_not_a_barcode(page: Page) -> None:
     assert await js_decode(page, marker) is None
     # Too narrow for 64 cells.
     assert await js_decode(page, np.zeros((40, 63, 3), np.uint8)) is None
+
+
+ENCODE_PIXELS = """
+async ({width, height, ms}) => {
+  const m = await import('/web/barcode.js');
+  const rgba = new Uint8ClampedArray(width * height * 4);
+  m.encodeInto(rgba, width, height, ms);
+  let text = '';
+  for (let i = 0; i < rgba.length; i += 0x8000) {
+    text += String.fromCharCode(...rgba.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}
+"""
+
+
+@pytest.mark.parametrize(("width", "height", "ms"), CASES[:5])
+async def test_python_decodes_what_js_encodes(page: Page, width: int, height: int, ms: int) -> None:
+    b64 = await page.evaluate(ENCODE_PIXELS, {"width": width, "height": height, "ms": ms})
+    rgba = np.frombuffer(base64.b64decode(b64), np.uint8).reshape(height, width, 4)
+    rgb = np.ascontiguousarray(rgba[:, :, :3])
+    expected = np.zeros_like(rgb)
+    encode_into(expected, ms)
+    assert np.array_equal(rgb, expected)
+    assert decode_rgb(rgb) == ms

@@ -1,29 +1,35 @@
 """The demo page plays an HLS stream with hls.js in Chromium and reads the barcode.
 
-Until the live pipeline exists, the stream is a short VOD made here with PyAV
-(H.264, fMP4 segments, barcoded frames; see conftest.make_vod).
+The stream is a short VOD made here with PyAV (H.264, fMP4 segments, barcoded
+frames; see tests/browser/media.py), so the page is tested without the live
+pipeline; test_live_hlsjs.py plays `llhls live`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Page
 
-from llhls.origin.http import TCPServer
-from tests.browser.harness import Chromium, read_stats, wait_for_stats, wait_playing
-from tests.browser.media import VOD_BASE_MS, VOD_SECONDS
+from llhls.lab.browser import Chromium, read_stats, wait_for_stats, wait_playing
+from llhls.origin.http import TCPServer, start_tcp
+from llhls.origin.tls import TLSFiles
+from llhls.origin.web import WebSite
+from tests.browser.media import VOD_BASE_MS, VOD_SECONDS, memory_handler
 
 SCREENSHOT_DIR_ENV = "LLHLS_SCREENSHOTS"
 """If set, the tests save screenshots of the page there."""
 
 
-async def _screenshot(page: object, name: str) -> None:
+async def _screenshot(page: Page, name: str) -> None:
     directory = os.environ.get(SCREENSHOT_DIR_ENV)
     if directory:
         Path(directory).mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(Path(directory) / name))  # type: ignore[attr-defined]
+        await page.screenshot(path=str(Path(directory) / name))
 
 
 @pytest.mark.asyncio
@@ -86,3 +92,26 @@ async def test_page_without_hls_js(chromium: Chromium, vod_origin: TCPServer) ->
     assert stats["hlsVersion"] is None
     # Chromium may play HLS natively; either way the page must not throw.
     assert [line for line in chromium.console if line.startswith("pageerror")] == []
+
+
+@pytest.mark.asyncio
+async def test_origin_closes_promptly_and_quietly_under_a_playing_browser(
+    chromium: Chromium,
+    website: WebSite,
+    vod_files: dict[str, bytes],
+    tls_files: TLSFiles,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = await start_tcp(memory_handler(website, vod_files), "127.0.0.1", 0, tls_files)
+    try:
+        page = await chromium.open_demo(f"https://localhost:{server.port}/?src=/vod/index.m3u8")
+        await wait_playing(page, timeout=30)
+        assert server.connections >= 1
+    finally:
+        loop = asyncio.get_running_loop()
+        with caplog.at_level(logging.WARNING):
+            start = loop.time()
+            await server.close()
+            elapsed = loop.time() - start
+    assert elapsed < 4.0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

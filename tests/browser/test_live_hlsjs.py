@@ -15,8 +15,8 @@ import pytest
 import pytest_asyncio
 
 from llhls.apps.live import LiveApp
+from llhls.lab.browser import Chromium, read_stats, wait_for_stats, wait_playing
 from llhls.origin.tls import spki_sha256_base64
-from tests.browser.harness import Chromium, read_stats, wait_for_stats, wait_playing
 from tests.integration.conftest import small_options
 
 log = logging.getLogger(__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -322,3 +323,34 @@ def test_to_request_joins_repeated_headers() -> None:
 def test_content_length(method: str, response: Response, length: bytes | None) -> None:
     fields = dict(response_headers(method, response))
     assert fields.get(b"content-length") == length
+
+
+@pytest.mark.asyncio
+async def test_close_with_idle_tls_client_is_prompt_and_quiet(
+    tls_files: TLSFiles, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A TLS client that keeps its connection and never answers close_notify."""
+    server = await start_tcp(echo, "127.0.0.1", 0, tls_files)
+    context = client_context(tls_files)
+    context.set_alpn_protocols(["http/1.1"])
+
+    def connect() -> ssl.SSLSocket:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        tls = context.wrap_socket(raw, server_hostname="localhost")
+        tls.sendall(b"GET /idle HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert tls.recv(4096).startswith(b"HTTP/1.1 200")
+        return tls  # and never read again
+
+    loop = asyncio.get_running_loop()
+    client = await loop.run_in_executor(None, connect)
+    try:
+        assert server.connections == 1
+        with caplog.at_level(logging.WARNING):
+            start = loop.time()
+            await server.close()
+            elapsed = loop.time() - start
+        assert elapsed < 4.0
+        assert server.connections == 0
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    finally:
+        client.close()
