@@ -187,7 +187,12 @@ async def run_spine(duration: float = 60.0, *, browser: bool = True) -> SpineRes
                 proc.kill()
         live = json.loads(stats_file.read_text())
     published = {(msn, idx): wall for rid, msn, idx, wall, _ in live["published"] if rid == "720p"}
-    lags = [(wall - last) / 1000 for rid, _, _, wall, last in live["published"] if rid == "720p"]
+    # steady state only: the first segments include encoder start-up
+    lags = [
+        (wall - last) / 1000
+        for rid, msn, _, wall, last in live["published"]
+        if rid == "720p" and msn >= 3
+    ]
     delays = [
         (arrived - published[(msn, idx)]) / 1000
         for msn, idx, arrived in arrivals
