@@ -138,6 +138,10 @@ class PartOut:
     """UTC wall-clock capture time of the first sample (microseconds)."""
     last_capture_us: int = 0
     """UTC wall-clock capture time of the last sample (microseconds)."""
+    ends_segment: bool = False
+    """The last part of its segment: the sink must close the segment together with
+    publishing it (one atomic update), so no playlist ever hints a part that never
+    comes (``partM.N`` past the segment's end)."""
 
 
 class Sink(Protocol):
@@ -147,10 +151,11 @@ class Sink(Protocol):
         """The CMAF header of rendition ``rid`` (once, before its first part)."""
 
     def part_ready(self, rid: str, part: PartOut) -> None:
-        """A new part of rendition ``rid``, in order."""
+        """A new part of rendition ``rid``, in order; ``part.ends_segment`` closes its
+        segment in the same update."""
 
     def segment_ready(self, rid: str, msn: int) -> None:
-        """Segment ``msn`` of ``rid`` has all its parts."""
+        """Segment ``msn`` of ``rid`` has all its parts (only when no part closed it)."""
 
     def finished(self, error: LLHLSError | None) -> None:
         """The pipeline stopped (after every rendition flushed), or failed."""
@@ -190,7 +195,8 @@ class TrackPackager:
 
     def _emit(self, events: list[PartDone | SegmentDone]) -> None:
         assert self._track is not None
-        for event in events:
+        closed_with_part: set[int] = set()
+        for i, event in enumerate(events):
             if isinstance(event, PartDone):
                 self._sequence += 1
                 data = fragment(
@@ -198,6 +204,10 @@ class TrackPackager:
                 )
                 self.parts += 1
                 self.bytes += len(data)
+                following = events[i + 1] if i + 1 < len(events) else None
+                ends = isinstance(following, SegmentDone) and following.msn == event.msn
+                if ends:
+                    closed_with_part.add(event.msn)
                 self._sink.part_ready(
                     self.rid,
                     PartOut(
@@ -208,9 +218,10 @@ class TrackPackager:
                         independent=event.independent,
                         pdt_us=event.samples[0].capture_us,
                         last_capture_us=event.samples[-1].capture_us,
+                        ends_segment=ends,
                     ),
                 )
-            else:
+            elif event.msn not in closed_with_part:
                 self._sink.segment_ready(self.rid, event.msn)
 
 

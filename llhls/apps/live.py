@@ -159,6 +159,8 @@ class StoreSink:
             part.pdt_us,
             now,
         )
+        if part.ends_segment:
+            self._store.close_segment(self.name, rid, part.msn, now)
         self.parts += 1
         # capture of the part's last frame -> fetchable (for the benchmarks)
         wall_us = time.time_ns() // 1000

@@ -141,3 +141,41 @@ async def test_errors_are_spec_statuses(live_app: LiveApp) -> None:
         assert "max-age" in r.headers["cache-control"]
         page = await client.get("/")
         assert page.status_code == 200 and b"hls" in page.content.lower()
+
+
+async def test_every_rendition_conforms_and_agrees(live_app: LiveApp) -> None:
+    """All media playlists of the set: valid, same TARGETDURATION and SERVER-CONTROL,
+    PART-TARGET shared, PDT mapped the same way, blocking reload on each."""
+    async with httpx.AsyncClient(
+        http2=True, verify=client_context(live_app), base_url=base_url(live_app), timeout=10
+    ) as client:
+        mv = parse_multivariant((await client.get("/live/index.m3u8")).text)
+        uris = [v.uri for v in mv.variants] + [r.uri for r in mv.renditions if r.uri]
+        assert len(uris) == 3
+        for _ in range(3):
+            playlists = {}
+            for uri in uris:
+                pl = parse_media((await client.get(f"/live/{uri}")).text)
+                assert validate_media_playlist(pl) == [], (uri, validate_media_playlist(pl))
+                playlists[uri] = pl
+                # a blocking reload for the next part answers within ~one part target
+                msn, idx = last_part(pl)
+                t0 = time.monotonic()
+                r = await client.get(f"/live/{uri}", params={"_HLS_msn": msn, "_HLS_part": idx + 1})
+                assert r.status_code == 200
+                assert time.monotonic() - t0 < 1.0
+                assert last_part(parse_media(r.text)) > (msn, idx)
+            first = next(iter(playlists.values()))
+            for pl in playlists.values():
+                assert pl.target_duration == first.target_duration
+                assert pl.server_control == first.server_control
+                assert pl.part_target == first.part_target
+                # each rendition reports every other one
+                assert len(pl.rendition_reports) == 2
+            # the same segment starts at the same wall-clock time (within an AAC frame)
+            common = min(len(pl.segments) for pl in playlists.values())
+            for i in range(common):
+                starts = [pl.segments[i].pdt_ms for pl in playlists.values()]
+                assert all(s is not None for s in starts)
+                assert max(starts) - min(starts) <= 25  # type: ignore[type-var,operator]
+            await asyncio.sleep(1.0)

@@ -37,6 +37,8 @@ class CollectingSink:
         with self.lock:
             assert rid in self.inits, "header before parts"
             self.parts.setdefault(rid, []).append(part)
+            if part.ends_segment:
+                self.segments.setdefault(rid, []).append(part.msn)
 
     def segment_ready(self, rid: str, msn: int) -> None:
         with self.lock:
@@ -80,6 +82,8 @@ def test_every_rendition_has_aligned_parts_and_segments(run: CollectingSink) -> 
     assert len(video) == 20
     assert all(d == Fraction(1, 5) for _, _, d, _ in video)
     assert [ind for *_, ind in video] == [i % 10 == 0 for i in range(20)]
+    # the last part of each segment closes it in the same update (no dangling hint)
+    assert [p.ends_segment for p in run.parts["360p"]] == [i % 10 == 9 for i in range(20)]
     audio = run.parts[AUDIO_RID]
     assert [(p.msn, p.index) for p in audio] == [(m, i) for m in range(2) for i in range(10)]
     # the same part of every rendition starts within half an audio frame
