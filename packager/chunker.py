@@ -21,6 +21,7 @@ has the same duration), so it is published without waiting one more frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -34,6 +35,7 @@ __all__ = [
     "Chunker",
     "GridConfig",
     "declared_part_target",
+    "meets_part_floor",
     "part_bounds",
 ]
 
@@ -59,22 +61,44 @@ class GridConfig:
         return self.part_duration * self.parts_per_segment
 
     @classmethod
-    def for_video(cls, fps: Fraction, part_target: Fraction, segment: Fraction) -> GridConfig:
-        """Round ``part_target`` to whole frames and ``segment`` to whole parts."""
+    def for_video(
+        cls,
+        fps: Fraction,
+        part_target: Fraction,
+        segment: Fraction,
+        other_frames: Sequence[Fraction] = (),
+    ) -> GridConfig:
+        """Round ``part_target`` to whole frames and ``segment`` to whole parts.
+
+        ``other_frames`` are the fixed sample durations of the other tracks
+        (AAC: 1024 / sample rate). The part is the whole number of video frames
+        nearest to ``part_target`` for which every track's parts stay within
+        [85 %, 100 %] of the declared PART-TARGET (:func:`meets_part_floor`).
+        """
         if fps <= 0:
             raise ConfigError(f"frame rate must be positive, got {fps}")
         if segment * fps < 1:
             raise ConfigError(f"segment duration {float(segment):g} s is shorter than a frame")
-        frames = max(1, round(part_target * fps))
         if part_target > segment:
             raise ConfigError(
                 f"part target {float(part_target):g} s is longer than the segment "
                 f"({float(segment):g} s)"
             )
         # rounding to whole frames must not make a part longer than the segment
-        frames = min(frames, math.floor(segment * fps))
-        part = Fraction(frames) / fps
-        return cls(part, max(1, round(segment / part)))
+        most = math.floor(segment * fps)
+        nearest = min(max(1, round(part_target * fps)), most)
+        frames = [1 / fps, *other_frames]
+        for step in range(nearest + 1):
+            for n in (nearest + step, nearest - step) if step else (nearest,):
+                if 1 <= n <= most and meets_part_floor(Fraction(n) / fps, frames):
+                    part = Fraction(n) / fps
+                    return cls(part, max(1, round(segment / part)))
+        longest = max(frames)
+        raise ConfigError(
+            f"no part duration near {float(part_target):g} s keeps every part within "
+            f"85-100 % of PART-TARGET with {float(longest) * 1000:.1f} ms samples; "
+            "use a longer --part-target"
+        )
 
 
 def part_bounds(part_duration: Fraction, frame: Fraction) -> tuple[Fraction, Fraction]:
@@ -87,7 +111,15 @@ def part_bounds(part_duration: Fraction, frame: Fraction) -> tuple[Fraction, Fra
     return Fraction(math.floor(ratio)) * frame, Fraction(math.ceil(ratio)) * frame
 
 
-def declared_part_target(part_duration: Fraction, frames: list[Fraction]) -> Fraction:
+def meets_part_floor(part_duration: Fraction, frames: Sequence[Fraction]) -> bool:
+    """Spec rule (section 4.4.4.9): every part of every track is >= 85 % of the declared
+    PART-TARGET (parts at a segment end or starting independent are exempt, but
+    most parts are neither, so the grid must satisfy it for all)."""
+    target = declared_part_target(part_duration, frames)
+    return all(part_bounds(part_duration, f)[0] * 100 >= 85 * target for f in frames)
+
+
+def declared_part_target(part_duration: Fraction, frames: Sequence[Fraction]) -> Fraction:
     """The PART-TARGET to declare: the longest part any track can produce.
 
     ``frames`` lists each track's fixed sample duration in seconds. Every

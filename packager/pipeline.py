@@ -106,11 +106,9 @@ class StreamPlan:
 def plan_stream(config: PackagerConfig, fps: Fraction, sample_rate: int | None) -> StreamPlan:
     """Derive the grid, GOP length and declared PART-TARGET for a source."""
     if config.low_latency:
-        grid = GridConfig.for_video(fps, config.part_target, config.segment)
-        frames = [1 / fps]
-        if sample_rate:
-            frames.append(Fraction(AAC_FRAME, sample_rate))
-        target: Fraction | None = declared_part_target(grid.part_duration, frames)
+        audio = [Fraction(AAC_FRAME, sample_rate)] if sample_rate else []
+        grid = GridConfig.for_video(fps, config.part_target, config.segment, audio)
+        target: Fraction | None = declared_part_target(grid.part_duration, [1 / fps, *audio])
     else:
         # classic HLS: one "part" per segment, never advertised
         seg_frames = max(1, round(config.segment * fps))

@@ -116,12 +116,13 @@ class SessionTicketStore:
 class _Stream:
     """A request being received on one bidirectional stream."""
 
-    __slots__ = ("headers", "early", "body_size", "task")
+    __slots__ = ("headers", "early", "body_size", "dispatched", "task")
 
     def __init__(self, headers: list[tuple[bytes, bytes]], early: bool) -> None:
         self.headers = headers
         self.early = early
         self.body_size = 0
+        self.dispatched = False
         self.task: asyncio.Task[None] | None = None
 
 
@@ -181,41 +182,44 @@ class _H3ServerProtocol(QuicConnectionProtocol):
                 self._dispatch(event.stream_id, stream)
         elif isinstance(event, DataReceived):
             stream = self._streams.get(event.stream_id)
-            if stream is None or stream.task is not None:
+            if stream is None or stream.dispatched:
                 return
             stream.body_size += len(event.data)
             if stream.body_size > MAX_REQUEST_BODY:
-                stream.task = self._spawn(event.stream_id, _refuse(413, "request body too large\n"))
+                stream.dispatched = True
+                self._streams.pop(event.stream_id, None)
+                with contextlib.suppress(ValueError):  # ask the client to stop sending
+                    self._quic.stop_stream(event.stream_id, ErrorCode.H3_NO_ERROR)
+                self._send(event.stream_id, "POST", _plain(413, "request body too large\n"))
                 return
             if event.stream_ended:
                 self._dispatch(event.stream_id, stream)
 
     def _dispatch(self, stream_id: int, stream: _Stream) -> None:
-        if stream.task is not None:
+        if stream.dispatched:
             return
+        stream.dispatched = True
         try:
             request = _to_request(stream.headers, early=stream.early)
         except ValueError as exc:
             log.debug("h3 %s stream %d: bad request: %s", self._peer, stream_id, exc)
-            stream.task = self._spawn(stream_id, _refuse(400, f"bad request: {exc}\n"), "GET")
+            self._streams.pop(stream_id, None)
+            self._send(stream_id, "GET", _plain(400, f"bad request: {exc}\n"))
             return
         if stream.early and request.method not in SAFE_EARLY_METHODS:
             log.info("h3 %s: %s %s in 0-RTT -> 425", self._peer, request.method, request.path)
-            stream.task = self._spawn(stream_id, _refuse(425, "too early\n"), request.method)
+            self._streams.pop(stream_id, None)
+            self._send(stream_id, request.method, _plain(425, "too early\n"))
             return
-        stream.task = self._spawn(stream_id, self._server._call(request), request.method)
-
-    def _spawn(
-        self, stream_id: int, response: Awaitable[Response], method: str = "GET"
-    ) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(self._respond(stream_id, response, method))
+        task = asyncio.ensure_future(self._respond(stream_id, request))
         self._server._tasks.add(task)
         task.add_done_callback(self._server._tasks.discard)
-        return task
+        stream.task = task
 
-    async def _respond(self, stream_id: int, pending: Awaitable[Response], method: str) -> None:
+    async def _respond(self, stream_id: int, request: Request) -> None:
+        method = request.method
         try:
-            response = await pending
+            response = await self._server._call(request)
         except asyncio.CancelledError:
             if self._streams.get(stream_id) is None:  # abandoned by the client
                 raise
@@ -226,6 +230,11 @@ class _H3ServerProtocol(QuicConnectionProtocol):
     def _send(self, stream_id: int, method: str, response: Response) -> None:
         fields = [(b":status", str(response.status).encode("ascii"))]
         fields += response_headers(method, response)
+        if method == "HEAD":
+            # aioquic's H3 peers close the connection (H3_MESSAGE_ERROR) when a
+            # content-length is not followed by that much DATA, even for HEAD;
+            # RFC 9110 makes the field optional there, so leave it out.
+            fields = [f for f in fields if f[0] != b"content-length"]
         with_body = method != "HEAD" and response.status not in (204, 304) and response.body
         try:
             self._h3.send_headers(stream_id, fields, end_stream=not with_body)
@@ -245,7 +254,8 @@ class _H3ServerProtocol(QuicConnectionProtocol):
 
     def _flush(self) -> None:
         self._flush_pending = False
-        self.transmit()
+        if self._transport is not None and not self._transport.is_closing():
+            self.transmit()
 
     # endings
 
@@ -286,6 +296,7 @@ class H3Server:
         self._handler = handler
         self._endpoint: QuicServer | None = None
         self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
         self._port = 0
         self._host = ""
         self._connections: set[_H3ServerProtocol] = set()
@@ -353,6 +364,14 @@ class H3Server:
             protocol.stop_timer()
         if self._transport is not None:
             self._transport.close()
+        if self._sock is not None:
+            # asyncio closes the socket a loop iteration later; a caller that binds
+            # the port again right after close() must find it free.
+            for attempt in range(200):
+                if self._sock.fileno() < 0:
+                    break
+                await asyncio.sleep(0 if attempt < 10 else 0.005)
+            self._sock.close()
         log.info("HTTP/3 on %s port %d closed", self._host, self._port)
 
 
@@ -415,6 +434,7 @@ async def start_h3(
         raise OriginError(f"cannot serve HTTP/3 on {host} UDP port {port}: {exc}") from exc
     server._endpoint = endpoint
     server._transport = transport
+    server._sock = sock
     server._host = host
     server._port = int(sock.getsockname()[1])
     log.info("serving HTTP/3 on %s UDP port %d", host, server._port)
@@ -481,10 +501,6 @@ def _to_request(fields: list[tuple[bytes, bytes]], *, early: bool = False) -> Re
         headers=headers,
         http_version="3",
     )
-
-
-async def _refuse(status: int, text: str) -> Response:
-    return _plain(status, text)
 
 
 def _plain(status: int, text: str) -> Response:

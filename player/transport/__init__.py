@@ -79,8 +79,8 @@ async def connect(
 ) -> Fetcher:
     """A :class:`Fetcher` for the origin of ``url`` (its path is ignored).
 
-    ``insecure`` skips certificate checks; ``cafile`` trusts an extra
-    certificate (the origin's self-signed one). ``h1_reuse=False`` makes
+    ``insecure`` skips certificate checks; ``cafile`` is what to trust instead
+    of the system roots (the origin's self-signed certificate). ``h1_reuse=False`` makes
     HTTP/1.1 open a connection per request. ``qlog_dir`` gets HTTP/3 qlog
     traces; ``ticket_dir`` overrides where HTTP/3 session tickets are cached.
     ``timeout`` bounds the ``auto`` race (explicit protocols connect on the

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
+from llhls.errors import ConfigError
 from player.transport.base import (
     FetchResult,
     Origin,
@@ -18,7 +21,7 @@ from player.transport.base import (
     UnreachableError,
 )
 
-__all__ = ["Pending", "Retry", "fresh", "consume", "open_tcp", "ssl_context"]
+__all__ = ["Pending", "Retry", "consume", "fresh", "open_tcp", "request_target", "ssl_context"]
 
 P = TypeVar("P", bound=asyncio.BaseProtocol)
 
@@ -76,6 +79,19 @@ class Retry(Exception):
         self.error = error
 
 
+def request_target(path_and_query: str) -> str:
+    """The request target as sent: must start with ``/``; anything outside printable
+    ASCII (and spaces) is percent-encoded as UTF-8."""
+    if not path_and_query.startswith("/"):
+        raise ConfigError(f"the request path must start with '/': {path_and_query!r}")
+    if path_and_query.isascii() and path_and_query.isprintable() and " " not in path_and_query:
+        return path_and_query
+    return quote(path_and_query, safe=_TARGET_SAFE)
+
+
+_TARGET_SAFE = "/?&=%:;@!$'()*+,~[]#"
+
+
 def fresh(error: TransportError) -> TransportError:
     """A new exception like ``error`` (a shared instance would collect every waiter's traceback)."""
     return type(error)(str(error))
@@ -88,17 +104,28 @@ def consume(future: asyncio.Future[Any]) -> None:
 
 
 def ssl_context(cafile: Path | None, insecure: bool, alpn: list[str]) -> ssl.SSLContext:
-    """A client TLS context: system roots plus ``cafile``, or no verification when insecure."""
-    context = ssl.create_default_context()
+    """A client TLS context trusting ``cafile`` (instead of the system roots, like
+    curl's ``--cacert`` and aioquic), the system roots without it, nothing when insecure."""
     if insecure:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    elif cafile is not None:
+    elif cafile is None:
+        return _system_context(tuple(alpn))
+    else:
         try:
-            context.load_verify_locations(cafile=str(cafile))
+            context = ssl.create_default_context(cafile=str(cafile))
         except (OSError, ssl.SSLError) as exc:
             raise TransportError(f"cannot load the CA file {cafile}: {exc}") from exc
     context.set_alpn_protocols(alpn)
+    return context
+
+
+@functools.cache
+def _system_context(alpn: tuple[str, ...]) -> ssl.SSLContext:
+    """The system roots take ~30 ms to load: one shared context per ALPN list."""
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(list(alpn))
     return context
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import h11
 
-from player.transport._common import Pending, Retry, open_tcp, ssl_context
+from player.transport._common import Pending, Retry, open_tcp, request_target, ssl_context
 from player.transport.base import (
     USER_AGENT,
     ALPNError,
@@ -242,7 +242,9 @@ class H1Fetcher:
         deadline: float,
         timeout: float,
     ) -> FetchResult:
-        pending = conn.request(self.origin.authority, path, headers, close=not self.reuse)
+        pending = conn.request(
+            self.origin.authority, request_target(path), headers, close=not self.reuse
+        )
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 await asyncio.shield(pending.future)

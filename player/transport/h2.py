@@ -17,6 +17,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -28,7 +29,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from player.transport._common import Pending, Retry, open_tcp, ssl_context
+from player.transport._common import Pending, Retry, open_tcp, request_target, ssl_context
 from player.transport.base import (
     USER_AGENT,
     ALPNError,
@@ -48,6 +49,8 @@ CONNECTION_WINDOW = 16 * 1024 * 1024
 """Connection flow-control window we grant the server."""
 STREAM_WINDOW = 4 * 1024 * 1024
 """Per-stream flow-control window we grant the server."""
+PROBE_S = 2.0
+"""After a timed-out request on a silent connection, a PING must be answered within this."""
 _DEFAULT_WINDOW = 65535
 
 
@@ -68,6 +71,7 @@ class _H2Protocol(asyncio.Protocol):
         self.error: TransportError | None = None
         self.going_away = False
         self.last_received = time.monotonic()
+        self._probe: asyncio.TimerHandle | None = None
 
     @property
     def usable(self) -> bool:
@@ -104,6 +108,9 @@ class _H2Protocol(asyncio.Protocol):
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
         why = f": {exc}" if exc is not None else ""
         self._fail(ConnectionLost(f"HTTP/2 connection to {self._label} closed{why}"))
 
@@ -158,6 +165,23 @@ class _H2Protocol(asyncio.Protocol):
                 self._conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
             self._flush_soon()
         self._wake_one()
+
+    def probe(self) -> None:
+        """PING the server; unless something arrives within :data:`PROBE_S`, the
+        connection is declared dead (a long poll is legitimately silent, a dead peer too)."""
+        if self._probe is not None or self.error is not None:
+            return
+        sent = time.monotonic()
+        with contextlib.suppress(h2.exceptions.H2Error):
+            self._conn.ping(os.urandom(8))
+        self._flush()
+        self._probe = self._loop.call_later(PROBE_S, self._probe_expired, sent)
+
+    def _probe_expired(self, sent: float) -> None:
+        self._probe = None
+        if self.last_received <= sent and self.error is None:
+            self._fail(ConnectionLost(f"HTTP/2 connection to {self._label} went silent"))
+            self.close()
 
     def close(self) -> None:
         """GOAWAY and close; waiting requests fail."""
@@ -271,7 +295,8 @@ class H2Fetcher:
     """HTTP/2 :class:`~player.transport.base.Fetcher` over one TCP connection.
 
     ``server_name`` (default: the host) is the TLS name checked; ``cafile``
-    adds trusted roots; ``insecure`` skips verification.
+    replaces the system roots (e.g. the origin's self-signed certificate); ``insecure``
+    skips verification.
     """
 
     protocol = "h2"
@@ -342,14 +367,13 @@ class H2Fetcher:
         pending: Pending | None = None
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                pending = await conn.request(self.origin.authority, path, headers)
+                pending = await conn.request(self.origin.authority, request_target(path), headers)
                 await asyncio.shield(pending.future)
         except TimeoutError:
             if pending is not None:
                 conn.cancel(pending)
             if conn.last_received <= sent_at:
-                conn.close()
-                conn._fail(ConnectionLost(f"HTTP/2 connection to {self._label} went silent"))
+                conn.probe()
             raise RequestTimeout(
                 f"GET {path} on {self._label} (h2) timed out after {timeout:g} s"
             ) from None

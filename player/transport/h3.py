@@ -44,7 +44,7 @@ from aioquic.quic.logger import QuicFileLogger
 from aioquic.tls import SessionTicket
 
 from llhls.errors import ConfigError
-from player.transport._common import Pending, Retry, consume, fresh
+from player.transport._common import Pending, Retry, consume, fresh, request_target
 from player.transport.base import (
     USER_AGENT,
     ConnectionLost,
@@ -112,7 +112,7 @@ class _ClientProtocol(QuicConnectionProtocol):
     def request(self, authority: str, path: str, headers: Mapping[str, str]) -> tuple[int, Pending]:
         """Send a GET on a new stream (transmitted this loop iteration)."""
         if self.error is not None:
-            raise self.error
+            raise Retry(self.error)
         stream_id = self._quic.get_next_available_stream_id()
         fields = [
             (b":method", b"GET"),
@@ -196,7 +196,11 @@ class _ClientProtocol(QuicConnectionProtocol):
         if isinstance(event, HeadersReceived):
             if not pending.answered:
                 status, headers = _parse_response_headers(event.headers)
-                if status < 200:  # interim response: wait for the final one
+                if 100 <= status < 200:  # interim response: wait for the final one
+                    return
+                if not 200 <= status <= 999:
+                    del self._pending[event.stream_id]
+                    pending.fail(TransportError(f"{self._label} sent a bad HTTP/3 :status"))
                     return
                 pending.answer(status, headers)
         elif event.data:
@@ -214,7 +218,8 @@ class _ClientProtocol(QuicConnectionProtocol):
 
     def _termination_error(self, event: ConnectionTerminated) -> TransportError:
         reason = event.reason_phrase or "no reason given"
-        if _CRYPTO_ERROR <= event.error_code < _CRYPTO_ERROR + 0x100:
+        transport_error = event.frame_type is not None  # else an application (H3) close
+        if transport_error and _CRYPTO_ERROR <= event.error_code < _CRYPTO_ERROR + 0x100:
             return TLSVerificationError(f"TLS handshake with {self._label} failed: {reason}")
         if not self.handshake.done():
             return UnreachableError(
@@ -267,7 +272,7 @@ class H3Fetcher:
     """HTTP/3 :class:`~player.transport.base.Fetcher` over one QUIC connection.
 
     ``server_name`` (default: the host) is the TLS name checked and the key of
-    the ticket cache. ``cafile`` adds trusted roots (the origin's self-signed
+    the ticket cache. ``cafile`` replaces the trusted roots (the origin's self-signed
     certificate); ``insecure`` skips verification. ``tickets`` is the ticket
     cache (default: the user cache directory); ``use_tickets=False`` disables
     resumption entirely. ``qlog_dir`` receives one qlog trace per connection.
@@ -352,7 +357,6 @@ class H3Fetcher:
             return
         self._closed = True
         conn, transport = self._conn, self._transport
-        self._conn = self._transport = None
         if conn is None or transport is None:
             return
         if (
@@ -362,9 +366,11 @@ class H3Fetcher:
             and conn.handshake.exception() is None
             and not conn.ticket_arrived.is_set()
         ):
+            # This connection's ticket is spent; the fresh one is ~1 RTT away.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(TICKET_WAIT_S):
                     await conn.ticket_arrived.wait()
+        self._conn = self._transport = None
         conn.abort(ConnectionLost(f"HTTP/3 fetcher for {self._label} closed"))
         if self._qlog is not None:
             with contextlib.suppress(TimeoutError):
@@ -385,7 +391,7 @@ class H3Fetcher:
         timeout: float,
     ) -> FetchResult:
         sent_at = time.monotonic()
-        stream_id, pending = conn.request(self.origin.authority, path, headers)
+        stream_id, pending = conn.request(self.origin.authority, request_target(path), headers)
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 await asyncio.shield(pending.future)

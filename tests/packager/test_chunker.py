@@ -17,6 +17,7 @@ from packager.chunker import (
     PartDone,
     SegmentDone,
     declared_part_target,
+    meets_part_floor,
     part_bounds,
 )
 
@@ -136,8 +137,15 @@ def test_decode_order_enforced() -> None:
 def test_every_part_within_target_and_floor(
     fps: Fraction, part_ms: int, segment_s: int, rate: int
 ) -> None:
-    grid = GridConfig.for_video(fps, Fraction(part_ms, 1000), Fraction(segment_s))
     audio_frame = Fraction(1024, rate)
+    try:
+        grid = GridConfig.for_video(
+            fps, Fraction(part_ms, 1000), Fraction(segment_s), [audio_frame]
+        )
+    except ConfigError as exc:
+        # only when no whole number of frames can satisfy the floor
+        assert "85-100 %" in str(exc)
+        return
     target = declared_part_target(grid.part_duration, [1 / fps, audio_frame])
     vticks = 90_000 / fps
     assert vticks.denominator == 1
@@ -149,9 +157,18 @@ def test_every_part_within_target_and_floor(
         events = run(Chunker(timescale, grid), samples)
         parts = [e for e in events if isinstance(e, PartDone)]
         assert parts
-        for i, p in enumerate(parts):
+        for i, p in enumerate(parts[:-1]):
             d = Fraction(p.duration, timescale)
             assert d <= target
-            last_of_parent = i + 1 < len(parts) and parts[i + 1].index == 0
-            if not last_of_parent and i + 1 < len(parts) and audio_frame * 2 < grid.part_duration:
-                assert d >= Fraction(85, 100) * target or p.independent
+            last_of_parent = parts[i + 1].index == 0
+            if not last_of_parent:
+                assert d * 100 >= 85 * target or p.independent
+
+
+def test_floor_moves_the_grid_when_audio_frames_are_coarse() -> None:
+    # 60 fps, 0.109 s: 7 frames (0.1167 s) would be 84 % of the 6-AAC-frame target
+    audio = Fraction(1024, 44_100)
+    assert not meets_part_floor(Fraction(7, 60), [Fraction(1, 60), audio])
+    grid = GridConfig.for_video(Fraction(60), Fraction(109, 1000), Fraction(1), [audio])
+    assert meets_part_floor(grid.part_duration, [Fraction(1, 60), audio])
+    assert abs(grid.part_duration - Fraction(109, 1000)) <= Fraction(3, 60)
