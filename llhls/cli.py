@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llhls import __version__
+from llhls.apps.play import add_play_parser, run_play
 from llhls.errors import ConfigError, LLHLSError
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_live_options(demo, default_duration=30.0)
     demo.set_defaults(port=0)
+    add_play_parser(sub)
 
     bench = sub.add_parser(
         "bench",
@@ -233,6 +235,8 @@ def _run(args: argparse.Namespace) -> int:
         from llhls.apps.live import run_live
 
         return asyncio.run(run_live(_live_options(args), announce=_announce, stats_path=args.stats))
+    if args.command == "play":
+        return run_play(args)
     if args.command == "bench" and args.bench == "spine":
         from llhls.lab.spine import render_markdown, result_json, run_spine
 
