@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,11 +93,10 @@ def _add_live_options(p: argparse.ArgumentParser, *, default_duration: float | N
         type=float,
         default=default_duration,
         metavar="S",
-        help="stop after S seconds of media and end the playlist "
-        + (
-            "(default: run until Ctrl-C)"
+        help=(
+            "stop after S seconds of media and end the playlist (default: run until Ctrl-C)"
             if default_duration is None
-            else f"(default {default_duration:g})"
+            else f"seconds our player plays the stream (default {default_duration:g})"
         ),
     )
     p.add_argument("--loop", action="store_true", help="loop a file source forever")
@@ -153,12 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="run the built-in test source live for a while and show where to watch it",
-        description="`llhls live testsrc` for --duration seconds (default 30) on a free port, "
-        "printing the stream and demo page URLs.",
+        help="llhls live on the test source + llhls play over HTTP/3 for 30 s",
+        description="Packages the built-in test source and serves it (as `llhls live`), prints "
+        "the stream and demo page URLs, then plays it with our player over HTTP/3 for "
+        "--duration seconds (default 30) and prints the player's summary: latency read from "
+        "the pixels, startup, stalls, requests, connections. Port 8443 unless --port.",
     )
     _add_live_options(demo, default_duration=30.0)
-    demo.set_defaults(port=0)
     add_play_parser(sub)
 
     bench = sub.add_parser(
@@ -231,7 +232,12 @@ def _announce(text: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command in ("live", "demo"):
+    if args.command == "demo":
+        from llhls.apps.demo import run_demo
+
+        options = replace(_live_options(args), duration=None)
+        return asyncio.run(run_demo(options, args.duration, announce=_announce))
+    if args.command == "live":
         from llhls.apps.live import run_live
 
         return asyncio.run(run_live(_live_options(args), announce=_announce, stats_path=args.stats))

@@ -161,3 +161,24 @@ def test_live_file_source_loops(tmp_path: Path) -> None:
     # 3 s of a 1 s clip at 25 fps: the file looped three times
     frames = int(re.search(r"frames (\d+)", done[0]).group(1))  # type: ignore[union-attr]
     assert frames == 75
+
+
+def test_demo_runs_live_and_play_together() -> None:
+    """`make demo` in small: the stream's URL, then our player's summary."""
+    proc = run_cli(
+        "demo",
+        "--port",
+        "0",
+        "--duration",
+        "4",
+        "--size",
+        "640x360",
+        "--ladder",
+        "360p:640x360@600k",
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "stream:    https://127.0.0.1:" in out and "/live/index.m3u8" in out
+    assert "demo page:" in out
+    assert "protocol h3" in out and "(pixels)" in out and "0 stall(s)" in out
