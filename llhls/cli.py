@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     spine.add_argument("--no-browser", action="store_true", help="skip the hls.js player")
     spine.add_argument("--report", type=Path, default=None, help="append Markdown here")
     spine.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
+    pbench = bench_sub.add_parser(
+        "player",
+        help="llhls play against llhls live: h3 cold, h3 0-RTT, h2, h1, h3 without decoding",
+    )
+    pbench.add_argument("--duration", type=float, default=60.0, help="seconds per run (60)")
+    pbench.add_argument("--report", type=Path, default=None, help="append Markdown here")
     return parser
 
 
@@ -257,6 +263,19 @@ def _run(args: argparse.Namespace) -> int:
                 out.write("\n" + text)
         if args.json is not None:
             args.json.write_text(result_json(result))
+        return 0
+    if args.command == "bench" and args.bench == "player":
+        from llhls.lab.player_bench import render_player_markdown, run_player_bench
+
+        if args.duration <= 0:
+            raise ConfigError(f"--duration must be positive, got {args.duration:g}")
+        _announce(f"bench player: 5 runs of {args.duration:g} s against llhls live")
+        runs = asyncio.run(run_player_bench(args.duration))
+        text = render_player_markdown(runs, args.duration)
+        _announce(text)
+        if args.report is not None:
+            with args.report.open("a", encoding="utf-8") as out:
+                out.write("\n" + text)
         return 0
     raise ConfigError(f"unknown command {args.command!r}")
 

@@ -79,7 +79,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -143,7 +143,7 @@ async def _hlsjs(url: str, spki: str, seconds: float) -> dict[str, Any]:
 
 async def run_spine(duration: float = 60.0, *, browser: bool = True) -> SpineResult:
     """Run the measurement; see the module docstring."""
-    port = _free_port()
+    port = free_port()
     tls = ensure_self_signed()
     with tempfile.TemporaryDirectory(prefix="llhls-bench-") as tmp:
         stats_file = Path(tmp) / "live.json"
@@ -269,4 +269,4 @@ def result_json(result: SpineResult) -> str:
     return json.dumps(asdict(result), indent=2)
 
 
-__all__ += ["result_json", "machine_description"]
+__all__ += ["result_json", "machine_description", "free_port"]
