@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pbench.add_argument("--duration", type=float, default=60.0, help="seconds per run (60)")
     pbench.add_argument("--report", type=Path, default=None, help="append Markdown here")
+
+    from llhls.lab.relay import add_relay_parser
+
+    add_relay_parser(sub)
     return parser
 
 
@@ -264,6 +268,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.json is not None:
             args.json.write_text(result_json(result))
         return 0
+    if args.command == "relay":
+        from llhls.lab.relay import run_relay
+
+        return run_relay(args, announce=_announce)
     if args.command == "bench" and args.bench == "player":
         from llhls.lab.player_bench import render_player_markdown, run_player_bench
 

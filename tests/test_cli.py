@@ -32,7 +32,7 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("live", "demo", "play", "bench"):
+    for command in ("live", "demo", "play", "bench", "relay"):
         assert command in out
 
 

@@ -1,0 +1,327 @@
+"""The pure link model on a virtual clock: exact departure times, loss statistics."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llhls.errors import ConfigError
+from llhls.lab.impair import (
+    DELIVERY_BYTES,
+    Bottleneck,
+    ConstantRate,
+    DeliveryTrace,
+    GilbertElliott,
+    Link,
+    LinkConfig,
+    ThroughputTrace,
+    parse_trace,
+)
+
+EXACT = 1e-9  # "exact": float rounding only
+
+
+def drain(link: Link[int], step: float = 0.0001, until: float = 1000.0) -> list[tuple[float, int]]:
+    """Every (departure, packet), read with exact timestamps."""
+    out: list[tuple[float, int]] = []
+    while (t := link.get_timer()) is not None and t <= until:
+        out.extend(link.pop_due_timed(t))
+    return out
+
+
+# --------------------------------------------------------------------------- delay, rate, queue
+
+
+def test_delay_is_exact() -> None:
+    link: Link[int] = Link(LinkConfig(delay_ms=25))
+    assert link.get_timer() is None
+    assert link.enqueue(1, 1200, now=10.0)
+    assert link.enqueue(2, 1200, now=10.004)
+    assert link.next_departure() == pytest.approx(10.025, abs=EXACT)
+    assert link.pop_due(10.0249) == []
+    assert link.pop_due(10.025) == [1]
+    assert link.pop_due(10.1) == [2]
+    assert link.get_timer() is None
+
+
+def test_rate_serialises_back_to_back_packets() -> None:
+    # 8 Mbit/s = 1 000 000 B/s: a 1000-byte packet takes exactly 1 ms.
+    link: Link[int] = Link(LinkConfig(delay_ms=10, rate=ConstantRate(8)))
+    for i in range(5):
+        assert link.enqueue(i, 1000, now=0.0)
+    times = [t for t, _ in drain(link)]
+    assert times == pytest.approx([0.011, 0.012, 0.013, 0.014, 0.015], abs=EXACT)
+    # An idle link saves no credit: a packet at t=1 leaves at 1 + 1 ms + 10 ms.
+    link.enqueue(9, 1000, now=1.0)
+    assert link.get_timer() == pytest.approx(1.011, abs=EXACT)
+
+
+def test_drop_tail_queue_is_limited_in_time() -> None:
+    # 1 ms per packet, 5 ms of queue: packet k waits k ms, so k = 0..5 pass, the rest drop.
+    link: Link[int] = Link(LinkConfig(rate=ConstantRate(8), queue_ms=5))
+    accepted = [link.enqueue(i, 1000, now=0.0) for i in range(10)]
+    assert accepted == [True] * 6 + [False] * 4
+    assert link.stats.queue_drops == 4
+    assert link.backlog(0.0) == pytest.approx(0.006, abs=EXACT)
+    # 2.5 ms later 3.5 ms of work is left: the next one waits 3.5 ms and is accepted.
+    assert link.enqueue(10, 1000, now=0.0025)
+    assert link.backlog(0.0025) == pytest.approx(0.0045, abs=EXACT)
+
+
+def test_stream_mode_never_drops_and_reports_backlog() -> None:
+    link: Link[int] = Link(LinkConfig(rate=ConstantRate(8), queue_ms=5), stream=True)
+    assert all(link.enqueue(i, 1000, now=0.0) for i in range(10))
+    assert link.backlog(0.0) == pytest.approx(0.010, abs=EXACT)
+    assert link.bottleneck.drain_time(0.005) == pytest.approx(0.005, abs=EXACT)
+    assert [p for _, p in drain(link)] == list(range(10))
+
+
+def test_shared_bottleneck_serves_flows_in_arrival_order() -> None:
+    shared = Bottleneck(ConstantRate(8), queue_ms=100)
+    a: Link[str] = Link(LinkConfig(delay_ms=5), bottleneck=shared)
+    b: Link[str] = Link(LinkConfig(delay_ms=50), bottleneck=shared)
+    a.enqueue("a1", 1000, 0.0)
+    b.enqueue("b1", 1000, 0.0)
+    a.enqueue("a2", 1000, 0.0)
+    assert a.pop_due_timed(1.0) == [
+        pytest.approx((0.006, "a1"), abs=EXACT),
+        pytest.approx((0.008, "a2"), abs=EXACT),
+    ]
+    assert b.pop_due_timed(1.0) == [pytest.approx((0.052, "b1"), abs=EXACT)]
+
+
+def test_trace_time_starts_at_start() -> None:
+    trace = ThroughputTrace((0.0, 1.0), (8.0, 0.8))
+    link: Link[int] = Link(LinkConfig(rate=trace), start=100.0)
+    link.enqueue(0, 1000, now=101.5)  # 0.8 Mbit/s: 10 ms
+    assert link.get_timer() == pytest.approx(101.51, abs=EXACT)
+
+
+# --------------------------------------------------------------------------- jitter
+
+
+def test_jitter_is_bounded_deterministic_and_keeps_order() -> None:
+    cfg = LinkConfig(delay_ms=50, jitter_ms=10)
+
+    def run(seed: int, spacing: float) -> list[float]:
+        link: Link[int] = Link(cfg, seed=seed)
+        for i in range(2000):
+            link.enqueue(i, 100, now=i * spacing)
+        out = drain(link, until=math.inf)
+        assert [p for _, p in out] == list(range(2000))  # never reordered
+        return [t - p * spacing for t, p in out]
+
+    sparse = run(7, spacing=0.1)
+    assert sparse == run(7, spacing=0.1)  # same seed, same delays
+    assert sparse != run(8, spacing=0.1)
+    assert min(sparse) >= 0.040 - EXACT and max(sparse) <= 0.060 + EXACT
+    assert statistics.mean(sparse) == pytest.approx(0.050, abs=0.001)
+    assert statistics.pstdev(sparse) == pytest.approx(0.020 / math.sqrt(12), rel=0.1)
+    dense = run(7, spacing=0.001)  # order kept: a packet waits for the one before it
+    assert all(b >= a - 0.001 - EXACT for a, b in zip(dense, dense[1:], strict=False))
+    assert max(dense) <= 0.060 + EXACT
+
+
+# --------------------------------------------------------------------------- loss
+
+
+def loss_pattern(cfg: LinkConfig, n: int, seed: int = 1) -> list[bool]:
+    link: Link[int] = Link(cfg, seed=seed)
+    return [not link.enqueue(i, 100, now=i * 0.001) for i in range(n)]
+
+
+def test_bernoulli_loss_converges_and_is_deterministic() -> None:
+    """100 000 packets at 5 %: within +-0.5 % absolute (7 standard deviations)."""
+    lost = loss_pattern(LinkConfig(loss=0.05), 100_000)
+    assert sum(lost) / len(lost) == pytest.approx(0.05, abs=0.005)
+    assert lost == loss_pattern(LinkConfig(loss=0.05), 100_000)
+    assert lost != loss_pattern(LinkConfig(loss=0.05), 100_000, seed=2)
+
+
+def bursts(lost: list[bool]) -> list[int]:
+    runs, current = [], 0
+    for x in lost:
+        if x:
+            current += 1
+        elif current:
+            runs.append(current)
+            current = 0
+    return runs
+
+
+def test_gilbert_elliott_loss_and_burst_length() -> None:
+    """200 000 packets: mean loss and mean burst within 10 % of the closed forms."""
+    ge = GilbertElliott(p_gb=0.01, p_bg=0.25)
+    assert ge.mean_loss() == pytest.approx(0.01 / 0.26)
+    lost = loss_pattern(LinkConfig(burst=ge), 200_000)
+    assert sum(lost) / len(lost) == pytest.approx(ge.mean_loss(), rel=0.1)
+    assert statistics.mean(bursts(lost)) == pytest.approx(1 / ge.p_bg, rel=0.1)
+    # Independent loss at the same mean rate has much shorter bursts.
+    plain = loss_pattern(LinkConfig(loss=ge.mean_loss()), 200_000)
+    assert statistics.mean(bursts(plain)) < 1.1
+
+
+def test_gilbert_elliott_from_mean_and_good_state_loss() -> None:
+    ge = GilbertElliott.from_mean(0.03, 4)
+    assert ge.mean_loss() == pytest.approx(0.03)
+    assert ge.p_bg == 0.25
+    lossy = GilbertElliott(p_gb=0.01, p_bg=0.25, loss_bad=0.5)
+    expected = lossy.mean_loss(loss_good=0.01)
+    assert expected == pytest.approx(0.01 / 0.26 * 0.5 + 0.25 / 0.26 * 0.01)
+    lost = loss_pattern(LinkConfig(loss=0.01, burst=lossy), 200_000)
+    assert sum(lost) / len(lost) == pytest.approx(expected, rel=0.1)
+    assert GilbertElliott.parse("0.01,0.25,0.5") == lossy
+
+
+def test_stream_loss_becomes_delay_with_head_of_line_blocking() -> None:
+    cfg = LinkConfig(delay_ms=20, loss=0.5, tcp_loss_penalty_ms=100)
+    link: Link[int] = Link(cfg, seed=3, stream=True)
+    assert all(link.enqueue(i, 1448, now=i * 0.001) for i in range(50))
+    out = drain(link)
+    assert [p for _, p in out] == list(range(50))  # nothing lost, order kept
+    assert 10 < link.stats.penalized < 40 and link.stats.lost == 0
+    first_late = next(i for i, (t, p) in enumerate(out) if t > p * 0.001 + 0.020 + EXACT)
+    t_late = out[first_late][0]
+    assert t_late == pytest.approx(first_late * 0.001 + 0.120, abs=EXACT)
+    assert all(t >= t_late for t, _ in out[first_late:])  # everything behind it waits
+
+
+def test_default_tcp_penalty_is_one_and_a_quarter_rtt() -> None:
+    assert LinkConfig(delay_ms=40).penalty_ms() == 100.0
+    assert LinkConfig().penalty_ms() == 1.0
+    assert LinkConfig(delay_ms=10).with_rtt(60).penalty_ms() == 75.0
+    assert LinkConfig(tcp_loss_penalty_ms=7).with_rtt(60).penalty_ms() == 7
+
+
+# --------------------------------------------------------------------------- traces
+
+
+def test_throughput_trace_playback_and_loop() -> None:
+    # 2 Mbit/s for 1 s, 0 for 1 s, 8 Mbit/s for 0.5 s, then 4 Mbit/s for the median
+    # interval (1 s): one loop is 3.5 s and carries 250 + 0 + 500 + 500 kB.
+    trace = parse_trace("0.0\t2\n1.0\t0\n2.0\t8\n2.5\t4\n", name="t")
+    assert isinstance(trace, ThroughputTrace)
+    assert trace.period_s == 3.5
+    assert trace.mean_mbps() == pytest.approx(1_250_000 * 8 / 3.5 / 1e6)
+    assert trace.mbps_at(1.5) == 0 and trace.mbps_at(3.2) == 4 and trace.mbps_at(3.6) == 2
+    link: Link[int] = Link(LinkConfig(rate=trace, queue_ms=10_000))
+    link.enqueue(0, 250_000, now=0.0)  # fills the first second exactly
+    link.enqueue(1, 1000, now=0.0)  # waits out the silence: 1 ms at 8 Mbit/s from t=2
+    link.enqueue(2, 500_000, now=0.0)  # 499 000 B at 8 Mbit/s, 1000 B at 4
+    link.enqueue(3, 250_000, now=0.0)  # 0.5 s at 4 Mbit/s
+    link.enqueue(4, 250_000, now=0.0)  # 249 000 B at 4 Mbit/s, 1000 B in loop 2 at 2 Mbit/s
+    times = [t for t, _ in drain(link)]
+    assert times == pytest.approx([1.0, 2.001, 2.502, 3.002, 3.504], abs=EXACT)
+
+
+def test_silence_in_a_trace_queue_semantics() -> None:
+    """During a 0-rate stretch an idle link still accepts one packet (it waits for the
+    rate to come back); the next one would wait longer than the queue allows."""
+    trace = parse_trace("0\t2\n1\t0\n")  # 2 Mbit/s for 1 s, silent for 1 s, loop of 2 s
+    link: Link[int] = Link(LinkConfig(rate=trace, queue_ms=100))
+    assert link.enqueue(0, 250_000, now=0.0)  # exactly fills the first second
+    assert link.enqueue(1, 1000, now=1.5)
+    assert not link.enqueue(2, 1000, now=1.5)
+    assert [t for t, _ in drain(link)] == pytest.approx([1.0, 2.004], abs=EXACT)
+
+
+def test_single_sample_trace_is_constant() -> None:
+    trace = parse_trace("5.0 8\n")
+    assert isinstance(trace, ThroughputTrace) and trace.times_s == (0.0,)
+    assert trace.time_at(1_000_000) == pytest.approx(1.0)
+
+
+@settings(max_examples=500)
+@given(
+    rates=st.lists(st.sampled_from([0.0, 0.5, 2.0, 8.0, 30.0]), min_size=1, max_size=6),
+    t=st.floats(min_value=0, max_value=100),
+)
+def test_throughput_trace_time_and_level_are_inverse(rates: list[float], t: float) -> None:
+    if max(rates) == 0:
+        rates[0] = 1.0
+    trace = ThroughputTrace(tuple(float(i) * 0.7 for i in range(len(rates))), tuple(rates))
+    level = trace.level_at(t)
+    assert trace.time_at(level) <= t + 1e-6
+    assert trace.level_at(trace.time_at(level)) == pytest.approx(level, abs=1e-3)
+
+
+def test_mahimahi_trace_playback() -> None:
+    # Opportunities at 1, 1, 4 and 10 ms; loop period 10 ms.
+    trace = parse_trace("1\n1\n4\n10\n")
+    assert isinstance(trace, DeliveryTrace)
+    assert trace.mean_mbps() == pytest.approx(4 * 1500 * 8 / 0.010 / 1e6)
+    link: Link[int] = Link(LinkConfig(rate=trace, queue_ms=1000))
+    link.enqueue(0, 1500, now=0.0)  # first opportunity (1 ms)
+    link.enqueue(1, 1000, now=0.0)  # second one (1 ms), 500 B of it left
+    link.enqueue(2, 600, now=0.0)  # 500 B left at 1 ms + 100 B at 4 ms
+    link.enqueue(3, 3000, now=0.0)  # 1400 B at 4 ms, rest at 10 ms and 11 ms (next loop)
+    assert [t for t, _ in drain(link)] == pytest.approx([0.001, 0.001, 0.004, 0.011], abs=EXACT)
+    # Idle opportunities are lost: at 12 ms the next chance is 14 ms (4 ms of loop 2).
+    link.enqueue(4, 100, now=0.012)
+    assert link.get_timer() == pytest.approx(0.014, abs=EXACT)
+
+
+def test_mahimahi_steady_rate() -> None:
+    """One opportunity per ms = 12 Mbit/s: 10 000 back-to-back 1500-byte packets take 10 s."""
+    link: Link[int] = Link(LinkConfig(rate=parse_trace("1\n"), queue_ms=60_000))
+    for i in range(10_000):
+        link.enqueue(i, DELIVERY_BYTES, now=0.0)
+    out = drain(link, until=math.inf)
+    assert out[-1][0] == pytest.approx(10.0, abs=EXACT)
+    assert out[0][0] == pytest.approx(0.001, abs=EXACT)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("0 1 2\n", "fields"),
+        ("0\t1\n0\t2\n", "line 2"),
+        ("0\t1\nx\t2\n", "line 2"),
+        ("0\t0\n1\t0\n", "every rate is 0"),
+        ("0\t-1\n", ">= 0"),
+        ("5\n3\n", "non-decreasing"),
+        ("0\n", "period"),
+        ("1\n2.5\n", "line 2"),
+    ],
+)
+def test_trace_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_trace(text)
+
+
+def test_trace_comments_and_offset() -> None:
+    trace = parse_trace("# hsdpa\n10.0\t1.5\n\n11.0\t3  # peak\n")
+    assert isinstance(trace, ThroughputTrace)
+    assert trace.times_s == (0.0, 1.0) and trace.mbps == (1.5, 3.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"delay_ms": -1},
+        {"jitter_ms": math.nan},
+        {"loss": 1.5},
+        {"queue_ms": -5},
+        {"tcp_loss_penalty_ms": math.inf},
+    ],
+)
+def test_config_validation(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        LinkConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_rate_and_burst_validation() -> None:
+    with pytest.raises(ConfigError):
+        ConstantRate(0)
+    with pytest.raises(ConfigError):
+        GilbertElliott(0, 0.5)
+    with pytest.raises(ConfigError, match="P_GB,P_BG"):
+        GilbertElliott.parse("0.1")
+    assert LinkConfig().transparent and not LinkConfig(loss=0.01).transparent
+    text = LinkConfig(delay_ms=25, jitter_ms=5, loss=0.01, rate=ConstantRate(8)).describe()
+    assert text == "delay 25 +-5 ms, loss 1 %, 8 Mbit/s, queue 200 ms"
