@@ -99,6 +99,7 @@ class StoreSink:
         self._inits: dict[str, bytes] = {}
         self._pending: list[Callable[[], None]] = []
         self._open = False
+        self._classic = False
         self.name = ""
         self.done: asyncio.Future[LLHLSError | None] = loop.create_future()
         self.parts = 0
@@ -130,6 +131,7 @@ class StoreSink:
             return
         spec = self._spec_for(self._tracks)
         self.name = spec.name
+        self._classic = spec.part_target is None
         self._store.add_stream(spec)
         for r in self._rids:
             self._store.set_init(spec.name, r, self._inits[r])
@@ -140,14 +142,29 @@ class StoreSink:
         self._origin.notify()
 
     def _run(self, op: Callable[[], None]) -> None:
+        if self.done.done():
+            return
         if not self._open:
             self._pending.append(op)
             return
-        op()
+        try:
+            op()
+        except (ValueError, LLHLSError) as exc:
+            # a packaging bug must stop the stream loudly once, not every part
+            log.error("publishing failed, stopping the stream: %s", exc)
+            self._finish(LLHLSError(f"publishing failed: {exc}"))
+            return
         self._origin.notify()
 
     def _add_part(self, rid: str, part: PartOut) -> None:
         now = time.monotonic()
+        if self._classic:
+            # classic HLS: the chunker's only "part" of a segment is the whole segment
+            self._store.add_segment(
+                self.name, rid, part.msn, part.data, part.duration, part.pdt_us, now
+            )
+            self._record(rid, part)
+            return
         self._store.add_part(
             self.name,
             rid,
@@ -161,6 +178,9 @@ class StoreSink:
         )
         if part.ends_segment:
             self._store.close_segment(self.name, rid, part.msn, now)
+        self._record(rid, part)
+
+    def _record(self, rid: str, part: PartOut) -> None:
         self.parts += 1
         # capture of the part's last frame -> fetchable (for the benchmarks)
         wall_us = time.time_ns() // 1000
