@@ -435,7 +435,48 @@ def _audio_frame(
     return frame
 
 
-class TestSource:
+class _Format:
+    """The picture and sound format every source reports (see :class:`Source`)."""
+
+    _fps: Fraction
+    _width: int
+    _height: int
+    _has_audio: bool
+    _sample_rate: int
+    _channels: int
+
+    @property
+    def fps(self) -> Fraction:
+        """Video frame rate (for files: the stream's average rate)."""
+        return self._fps
+
+    @property
+    def width(self) -> int:
+        """Video width."""
+        return self._width
+
+    @property
+    def height(self) -> int:
+        """Video height."""
+        return self._height
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether audio items are produced."""
+        return self._has_audio
+
+    @property
+    def sample_rate(self) -> int:
+        """Audio sample rate of the items (0 without audio)."""
+        return self._sample_rate
+
+    @property
+    def channels(self) -> int:
+        """Audio channels of the items (0 without audio)."""
+        return self._channels
+
+
+class TestSource(_Format):
     """The built-in test source (``testsrc``)."""
 
     __test__ = False  # not a pytest class
@@ -463,36 +504,6 @@ class TestSource:
         self._channels = channels if audio else 0
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._pattern = make_pattern(width, height, grain)
-
-    @property
-    def fps(self) -> Fraction:
-        """Video frame rate."""
-        return self._fps
-
-    @property
-    def width(self) -> int:
-        """Video width."""
-        return self._width
-
-    @property
-    def height(self) -> int:
-        """Video height."""
-        return self._height
-
-    @property
-    def has_audio(self) -> bool:
-        """Whether the tone is produced."""
-        return self._has_audio
-
-    @property
-    def sample_rate(self) -> int:
-        """Audio sample rate (0 without audio)."""
-        return self._sample_rate
-
-    @property
-    def channels(self) -> int:
-        """Audio channels (0 without audio)."""
-        return self._channels
 
     def video_item(self, index: int, start_us: int) -> VideoItem:
         """Render frame ``index`` of a stream that started at ``start_us``."""
@@ -542,7 +553,7 @@ class TestSource:
 # --------------------------------------------------------------------------- files
 
 
-class FileSource:
+class FileSource(_Format):
     """Frames decoded from a media file, re-timed onto a live timeline.
 
     Video frame ``n`` (counting across loops) is captured at
@@ -594,36 +605,6 @@ class FileSource:
             return av.open(self.path, mode="r")
         except (av.FFmpegError, OSError) as exc:
             raise SourceError(f"cannot open source {self.path!r}: {exc}") from exc
-
-    @property
-    def fps(self) -> Fraction:
-        """Video frame rate (the stream's average rate)."""
-        return self._fps
-
-    @property
-    def width(self) -> int:
-        """Video width."""
-        return self._width
-
-    @property
-    def height(self) -> int:
-        """Video height."""
-        return self._height
-
-    @property
-    def has_audio(self) -> bool:
-        """Whether the file has an audio stream."""
-        return self._has_audio
-
-    @property
-    def sample_rate(self) -> int:
-        """Audio sample rate of the items (0 without audio)."""
-        return self._sample_rate
-
-    @property
-    def channels(self) -> int:
-        """Audio channels of the items (0 without audio)."""
-        return self._channels
 
     def close(self) -> None:
         """Close the probe container if items() never used it."""
