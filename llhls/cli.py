@@ -184,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pbench.add_argument("--duration", type=float, default=60.0, help="seconds per run (60)")
     pbench.add_argument("--report", type=Path, default=None, help="append Markdown here")
+    from llhls.lab.latency import add_latency_parser
+
+    add_latency_parser(bench_sub)
+    from llhls.lab.control_cli import add_bench_parser
+
+    add_bench_parser(bench_sub)
 
     from llhls.lab.relay import add_relay_parser
 
@@ -285,6 +291,14 @@ def _run(args: argparse.Namespace) -> int:
             with args.report.open("a", encoding="utf-8") as out:
                 out.write("\n" + text)
         return 0
+    if args.command == "bench" and args.bench == "control":
+        from llhls.lab.control_cli import run_bench_control
+
+        return run_bench_control(args)
+    if args.command == "bench" and args.bench == "latency":
+        from llhls.lab.latency import run_bench_latency
+
+        return run_bench_latency(args, announce=_announce)
     raise ConfigError(f"unknown command {args.command!r}")
 
 

@@ -381,7 +381,9 @@ class Pipe:
             return
         self.finished = True
         if self.sink.can_write_eof() and not self.sink.is_closing():
-            self.sink.write_eof()
+            # the peer may be gone already (ENOTCONN): nothing is left to finish then
+            with contextlib.suppress(OSError):
+                self.sink.write_eof()
         self.conn.pipe_finished()
 
     def close(self) -> None:
