@@ -39,6 +39,8 @@ def client_context(app: LiveApp) -> ssl.SSLContext:
 async def live_app() -> AsyncIterator[LiveApp]:
     app = LiveApp(small_options())
     await app.start()
+    # a client arriving at a running stream: every rendition has published
+    await app.wait_segments(2)
     try:
         yield app
     finally:
