@@ -8,6 +8,7 @@ simulator can pump virtual packets through the same object.
 The path of a packet through one direction::
 
     enqueue(packet, size, now)
+      -> window      TCP only: waits until the congestion window lets it go
       -> loss        Bernoulli (``loss``) or Gilbert-Elliott (``burst``), per packet
       -> bottleneck  FIFO server with a rate (fixed, throughput trace or Mahimahi
                      delivery trace) and a drop-tail queue limited in *time*
@@ -43,13 +44,48 @@ Choices, stated once:
   is delivered late by ``tcp_loss_penalty_ms`` instead: the time a real TCP
   needs to detect and repair the loss (fast retransmit / RACK: about 1.25
   RTT), and everything behind it waits too (head-of-line blocking, as in real
-  TCP). The default penalty is 1.25 x the round trip, taken as 2 x
-  ``delay_ms`` (the relay passes the real sum of both directions), at least
-  1 ms. The sender's congestion window is not cut: the relay terminates TCP,
-  so rate limits, not cwnd, bound the throughput. In stream mode the queue
-  never drops: the adapter stops reading from the socket while
-  :meth:`Link.backlog` exceeds ``queue_ms`` (backpressure through the TCP
-  window, where a real queue would drop and make the sender slow down).
+  TCP). The default penalty is 1.25 x the round trip (``rtt_ms``; by default
+  2 x ``delay_ms``, the relay passes the real sum of both directions), at
+  least 1 ms.
+* **The TCP sender's congestion window is modelled** (``tcp_cc="reno"``, the
+  default; ``"none"`` switches it off and gives the old behaviour exactly).
+  The relay terminates TCP, so the real sender sees a loopback path and never
+  slows down; instead each stream link paces its chunks as a Reno sender on
+  the emulated path would (:class:`RenoSender`, one per connection and
+  direction):
+
+  - the window starts at :data:`TCP_INITIAL_WINDOW` segments (RFC 6928, 10 x
+    1448 bytes); slow start adds one segment per acknowledged segment (it
+    doubles per round trip; one ACK per segment, no delayed ACKs) up to
+    ``ssthresh`` (initially unlimited); congestion avoidance then adds one
+    segment per round trip (Reno, RFC 5681 eq. 3; not CUBIC);
+  - a chunk enters the path (loss draw, bottleneck, delay) only while the
+    bytes in flight (sent, not yet acknowledged) stay within ``cwnd``; the
+    rest waits in the link's send buffer (:attr:`Link.unsent_bytes`). A
+    chunk is acknowledged when it arrives plus the return half of the round
+    trip (``rtt_ms - delay_ms``), each on its own (SACK: a late chunk holds
+    one slot of the window, not the whole window);
+  - a "lost" chunk is seen by the sender one round trip after it was sent
+    (when the next chunks are acknowledged): ``cwnd`` and ``ssthresh`` halve
+    (at least 2 segments), at most once per window (NewReno: losses among
+    chunks sent before the cut do not cut again, and acknowledgements of them
+    do not grow the window). It is delivered late as above and acknowledged
+    only then. Its retransmission does not take bottleneck capacity;
+  - with a rate, a chunk that would wait more than ``queue_ms`` in the
+    bottleneck counts as lost in the same way (drop-tail; ``queue_drops``
+    counts them, ``penalized`` the random ones), so the window saw-tooths
+    against the queue as a real one does;
+  - idle restart (RFC 5681 4.1, RFC 2861): a chunk sent with nothing in
+    flight more than one RTO after the previous send restarts from the
+    initial window (``ssthresh`` keeps at least 3/4 of the old window). The
+    RTO is ``max(1 s, 2 x RTT)`` (RFC 6298's minimum; Linux restarts sooner,
+    after about RTT + 200 ms). HLS fetches are bursty, so this matters.
+
+  Without ``rtt_ms`` the round trip is 2 x ``delay_ms``. Steady throughput
+  under random loss p follows Mathis et al.: ``MSS / RTT x 1.22 / sqrt(p)``.
+  In stream mode the queue never drops bytes: the adapter stops reading from
+  the socket while :meth:`Link.backlog` exceeds ``queue_ms`` or the send
+  buffer holds more than a window (backpressure through the TCP window).
 
 Rate schedules (``LinkConfig.rate``), all pure and looping forever:
 
@@ -73,12 +109,16 @@ import random
 import statistics
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar
+from heapq import heappop, heappush
+from typing import Generic, Literal, TypeVar, get_args
 
 from llhls.errors import ConfigError
 
 __all__ = [
     "TCP_SEGMENT",
+    "TCP_INITIAL_WINDOW",
+    "TCP_MIN_RTO_S",
+    "TcpCc",
     "DELIVERY_BYTES",
     "ConstantRate",
     "ThroughputTrace",
@@ -89,11 +129,22 @@ __all__ = [
     "LinkStats",
     "Bottleneck",
     "Link",
+    "RenoSender",
     "parse_trace",
 ]
 
 TCP_SEGMENT = 1448
 """Bytes per TCP segment the relay models (1500 MTU - IPv4 - TCP with timestamps)."""
+
+TCP_INITIAL_WINDOW = 10
+"""Initial congestion window of the modelled TCP sender, in segments (RFC 6928)."""
+
+TCP_MIN_RTO_S = 1.0
+"""Lower bound of the RTO that decides an idle restart (RFC 6298); the RTO is
+``max(TCP_MIN_RTO_S, 2 x RTT)``."""
+
+TcpCc = Literal["none", "reno"]
+"""Congestion control of the modelled TCP sender: none (rates only) or Reno."""
 
 DELIVERY_BYTES = 1500
 """Bytes one Mahimahi delivery opportunity carries."""
@@ -381,7 +432,13 @@ class LinkConfig:
     queue_ms: float = 200.0
     """Drop-tail limit: the longest a packet may wait for the bottleneck, ms."""
     tcp_loss_penalty_ms: float | None = None
-    """Extra delay of a 'lost' TCP chunk; None: 1.25 x (2 x ``delay_ms``), >= 1 ms."""
+    """Extra delay of a 'lost' TCP chunk; None: 1.25 x the round trip, >= 1 ms."""
+    tcp_cc: TcpCc = "reno"
+    """Congestion window of the modelled TCP sender (stream mode only): ``"reno"``
+    (slow start, AIMD, idle restart) or ``"none"`` (rates alone bound the sender)."""
+    rtt_ms: float | None = None
+    """Round trip of the path (both directions' delays), for the TCP model; None:
+    2 x ``delay_ms``. :meth:`with_rtt` sets it."""
 
     def __post_init__(self) -> None:
         _finite("delay (ms)", self.delay_ms)
@@ -390,6 +447,11 @@ class LinkConfig:
         _finite("queue (ms)", self.queue_ms)
         if self.tcp_loss_penalty_ms is not None:
             _finite("TCP loss penalty (ms)", self.tcp_loss_penalty_ms)
+        if self.rtt_ms is not None:
+            _finite("round trip (ms)", self.rtt_ms)
+        if self.tcp_cc not in get_args(TcpCc):
+            choices = ", ".join(get_args(TcpCc))
+            raise ConfigError(f"TCP congestion control must be one of {choices}: {self.tcp_cc!r}")
 
     @property
     def lossy(self) -> bool:
@@ -401,17 +463,22 @@ class LinkConfig:
         """No impairment at all: adapters may bypass the model."""
         return not (self.delay_ms or self.jitter_ms or self.lossy or self.rate is not None)
 
+    def round_trip_ms(self) -> float:
+        """The round trip the TCP model assumes (see ``rtt_ms``)."""
+        return self.rtt_ms if self.rtt_ms is not None else 2.0 * self.delay_ms
+
     def penalty_ms(self) -> float:
         """The TCP loss penalty in effect (see ``tcp_loss_penalty_ms``)."""
         if self.tcp_loss_penalty_ms is not None:
             return self.tcp_loss_penalty_ms
-        return max(1.0, 1.25 * 2.0 * self.delay_ms)
+        return max(1.0, 1.25 * self.round_trip_ms())
 
     def with_rtt(self, rtt_ms: float) -> LinkConfig:
-        """This config with the default TCP penalty computed from a known round trip."""
-        if self.tcp_loss_penalty_ms is not None:
+        """This config with a known round trip (unless ``rtt_ms`` is set already): the
+        default TCP penalty and the TCP model's return path follow from it."""
+        if self.rtt_ms is not None:
             return self
-        return replace(self, tcp_loss_penalty_ms=max(1.0, 1.25 * rtt_ms))
+        return replace(self, rtt_ms=rtt_ms)
 
     def describe(self) -> str:
         """Short text for logs, e.g. ``delay 25 ms, loss 1 %, 8 Mbit/s``."""
@@ -429,6 +496,8 @@ class LinkConfig:
             parts.append(f"loss {100 * self.loss:g} %")
         if self.rate is not None:
             parts.append(f"{self.rate.describe()}, queue {self.queue_ms:g} ms")
+        if parts and self.tcp_cc == "none":
+            parts.append("no TCP congestion window")
         return ", ".join(parts) or "no impairment"
 
 
@@ -443,9 +512,14 @@ class LinkStats:
     lost: int = 0
     """Packets dropped by the loss model (never in stream mode)."""
     queue_drops: int = 0
-    """Packets dropped because the queue was full (never in stream mode)."""
+    """Packets dropped because the queue was full; in stream mode with a congestion
+    window: chunks that found it full and were delivered late instead."""
     penalized: int = 0
     """Stream chunks that drew 'lost' and were delivered late instead."""
+    cwnd_cuts: int = 0
+    """Times a modelled TCP sender halved its congestion window."""
+    idle_restarts: int = 0
+    """Times a modelled TCP sender restarted from the initial window after idling."""
 
 
 class Bottleneck:
@@ -503,6 +577,117 @@ class Bottleneck:
         return self.start + self.rate.time_at(self._level) - backlog_s
 
 
+_ACKED = 1
+_LOSS_SEEN = 0  # sorts before an ack at the same time
+
+
+class RenoSender:
+    """The congestion window of one modelled TCP sender: pure bookkeeping, no clock.
+
+    Byte-counted Reno (RFC 5681) with NewReno's one cut per window and SACK-style
+    accounting of the bytes in flight; see the module notes. :class:`Link` drives
+    it: :meth:`can_send` before sending a chunk, :meth:`on_send` when it does
+    (with the chunk's acknowledgement time, known at once in the model), and
+    :meth:`on_event` for each acknowledgement or loss signal, in time order.
+    """
+
+    __slots__ = (
+        "mss",
+        "initial",
+        "rto",
+        "cwnd",
+        "ssthresh",
+        "in_flight",
+        "recover",
+        "sent",
+        "cuts",
+        "restarts",
+        "last_send",
+        "_events",
+    )
+
+    def __init__(
+        self, rtt: float, mss: int = TCP_SEGMENT, initial_segments: int = TCP_INITIAL_WINDOW
+    ) -> None:
+        self.mss = mss
+        """Segment size in bytes (the unit of window growth)."""
+        self.initial = float(initial_segments * mss)
+        """Initial window in bytes."""
+        self.rto = max(TCP_MIN_RTO_S, 2.0 * rtt)
+        """Idle time (s) after which the window restarts from :attr:`initial`."""
+        self.cwnd = self.initial
+        """Congestion window in bytes."""
+        self.ssthresh = math.inf
+        """Slow-start threshold in bytes."""
+        self.in_flight = 0
+        """Bytes sent and not yet acknowledged."""
+        self.recover = -1
+        """Number of the last chunk sent before the latest cut (NewReno's recovery point)."""
+        self.sent = 0
+        """Chunks sent so far (the next chunk's number)."""
+        self.cuts = 0
+        """Window reductions so far."""
+        self.restarts = 0
+        """Idle restarts so far."""
+        self.last_send = -math.inf
+        """Time of the latest send."""
+        self._events: list[tuple[float, int, int, int]] = []  # (time, kind, number, size)
+
+    @property
+    def slow_start(self) -> bool:
+        """Whether the window grows exponentially (below ``ssthresh``)."""
+        return self.cwnd < self.ssthresh
+
+    def can_send(self, size: int) -> bool:
+        """Whether a chunk of ``size`` bytes fits in the window now (an empty pipe
+        always lets one chunk go)."""
+        return self.in_flight == 0 or self.in_flight + size <= self.cwnd + _LEVEL_EPS
+
+    def on_send(self, size: int, now: float, acked_at: float, loss_seen_at: float | None) -> int:
+        """Account a chunk sent at ``now``, acknowledged at ``acked_at``; a lost one is
+        noticed at ``loss_seen_at``. Returns the chunk's number."""
+        if self.in_flight == 0 and self.sent and now - self.last_send > self.rto:
+            self.restart()
+        number = self.sent
+        self.sent += 1
+        self.in_flight += size
+        self.last_send = now
+        heappush(self._events, (acked_at, _ACKED, number, size))
+        if loss_seen_at is not None:
+            heappush(self._events, (loss_seen_at, _LOSS_SEEN, number, size))
+        return number
+
+    def restart(self) -> None:
+        """Idle restart: back to the initial window (RFC 5681 4.1), remembering 3/4 of
+        the old one in ``ssthresh`` (RFC 2861)."""
+        if self.cwnd > self.initial:
+            self.ssthresh = max(self.ssthresh, 0.75 * self.cwnd)
+            self.cwnd = self.initial
+            self.restarts += 1
+
+    def next_event(self) -> float | None:
+        """Time of the next acknowledgement or loss signal; None if nothing is in flight."""
+        return self._events[0][0] if self._events else None
+
+    def on_event(self) -> float:
+        """Apply the next event (see :meth:`next_event`); returns its time."""
+        when, kind, number, size = heappop(self._events)
+        if kind == _LOSS_SEEN:
+            if number > self.recover:
+                self.ssthresh = max(self.cwnd / 2.0, 2.0 * self.mss)
+                self.cwnd = self.ssthresh
+                self.recover = self.sent - 1
+                self.cuts += 1
+            return when
+        self.in_flight -= size
+        if number > self.recover:
+            if self.cwnd < self.ssthresh:
+                self.cwnd = min(self.cwnd + min(size, self.mss), self.ssthresh)
+            else:
+                self.cwnd += self.mss * size / self.cwnd
+        return when
+
+
 P = TypeVar("P")
 
 
@@ -510,10 +695,12 @@ class Link(Generic[P]):
     """One direction of one flow: loss, shared bottleneck, delay, jitter; in order.
 
     ``seed`` (an int or a string) makes every random draw repeatable. With
-    ``stream=True`` (a TCP byte stream) nothing is dropped: see the module
-    notes. ``bottleneck`` shares a rate-limited queue with other links; without
-    it the link gets its own from ``config.rate`` / ``config.queue_ms`` with
-    schedule time 0 at ``start``. ``stats`` may be shared between links too.
+    ``stream=True`` (a TCP byte stream) nothing is dropped, and unless
+    ``config.tcp_cc`` is ``"none"`` a :class:`RenoSender` (:attr:`sender`)
+    paces the chunks: see the module notes. ``bottleneck`` shares a rate-limited
+    queue with other links; without it the link gets its own from
+    ``config.rate`` / ``config.queue_ms`` with schedule time 0 at ``start``.
+    ``stats`` may be shared between links too.
     """
 
     __slots__ = (
@@ -530,6 +717,11 @@ class Link(Generic[P]):
         "_penalty",
         "_loss",
         "_burst",
+        "sender",
+        "_unsent",
+        "_unsent_bytes",
+        "_clock",
+        "_return",
     )
 
     def __init__(
@@ -559,10 +751,24 @@ class Link(Generic[P]):
         self._penalty = config.penalty_ms() / 1000
         self._loss = config.loss
         self._burst = config.burst
+        rtt = config.round_trip_ms() / 1000
+        self.sender: RenoSender | None = (
+            RenoSender(rtt) if stream and config.tcp_cc == "reno" else None
+        )
+        """The modelled TCP sender (stream mode with a congestion window), else None."""
+        self._unsent: deque[tuple[int, P]] = deque()
+        self._unsent_bytes = 0
+        self._clock = -math.inf
+        self._return = max(0.0, rtt - self._delay)
 
     def __len__(self) -> int:
-        """Packets waiting to depart."""
-        return len(self._queue)
+        """Packets waiting to depart (including those the congestion window holds)."""
+        return len(self._queue) + len(self._unsent)
+
+    @property
+    def unsent_bytes(self) -> int:
+        """Bytes the congestion window holds back (the sender's send buffer)."""
+        return self._unsent_bytes
 
     def _draw_loss(self) -> bool:
         burst = self._burst
@@ -576,6 +782,15 @@ class Link(Generic[P]):
 
     def enqueue(self, packet: P, size: int, now: float) -> bool:
         """Offer a packet of ``size`` bytes at ``now``; False if it was dropped."""
+        if self.sender is not None:
+            self._advance(now)
+            self.stats.packets += 1
+            self.stats.bytes += size
+            self._clock = max(self._clock, now)
+            self._unsent.append((size, packet))
+            self._unsent_bytes += size
+            self._advance(now)
+            return True
         stats = self.stats
         stats.packets += 1
         stats.bytes += size
@@ -600,16 +815,72 @@ class Link(Generic[P]):
         self._queue.append((departure, packet))
         return True
 
+    def _advance(self, now: float) -> None:
+        """Run the sender up to ``now``: every acknowledgement and loss signal up to
+        then, in time order, each sending what the window lets go at its time."""
+        sender = self.sender
+        assert sender is not None
+        unsent = self._unsent
+        while True:
+            while unsent and sender.can_send(unsent[0][0]):
+                size, packet = unsent.popleft()
+                self._unsent_bytes -= size
+                self._send(sender, size, packet)
+            when = sender.next_event()
+            if when is None or when > now:
+                return
+            self._clock = max(self._clock, when)
+            cuts = sender.cuts
+            sender.on_event()
+            self.stats.cwnd_cuts += sender.cuts - cuts
+
+    def _send(self, sender: RenoSender, size: int, packet: P) -> None:
+        stats = self.stats
+        now = self._clock
+        lost = self._draw_loss()
+        bottleneck = self.bottleneck
+        finish = bottleneck.admit(size, now)
+        full = finish is None
+        if finish is None:
+            finish = bottleneck.admit(size, now, force=True)
+            assert finish is not None
+        delay = self._delay
+        if self._jitter:
+            delay = max(0.0, delay + self._rng.uniform(-self._jitter, self._jitter))
+        arrival = finish + delay
+        seen: float | None = None
+        if lost or full:
+            if lost:
+                stats.penalized += 1
+            else:
+                stats.queue_drops += 1
+            seen = arrival + self._return  # the next chunks' acks reveal the hole
+            arrival += self._penalty
+        restarts = sender.restarts
+        sender.on_send(size, now, arrival + self._return, seen)
+        stats.idle_restarts += sender.restarts - restarts
+        departure = max(arrival, self._last)
+        self._last = departure
+        self._queue.append((departure, packet))
+
     def next_departure(self) -> float | None:
-        """When the next packet leaves; None if nothing waits."""
-        return self._queue[0][0] if self._queue else None
+        """When the next packet leaves, or the congestion window may let one go (call
+        :meth:`pop_due` then); None if nothing waits."""
+        head = self._queue[0][0] if self._queue else None
+        if self._unsent and self.sender is not None:
+            when = self.sender.next_event()
+            if when is not None and (head is None or when < head):
+                return when
+        return head
 
     def get_timer(self) -> float | None:
         """Same as :meth:`next_departure` (aioquic's name for it)."""
-        return self._queue[0][0] if self._queue else None
+        return self.next_departure()
 
     def pop_due(self, now: float) -> list[P]:
         """Remove and return, in order, every packet whose departure is <= ``now``."""
+        if self.sender is not None:
+            self._advance(now)
         queue = self._queue
         out: list[P] = []
         while queue and queue[0][0] <= now:
@@ -618,6 +889,8 @@ class Link(Generic[P]):
 
     def pop_due_timed(self, now: float) -> list[tuple[float, P]]:
         """Like :meth:`pop_due`, with each packet's exact departure time."""
+        if self.sender is not None:
+            self._advance(now)
         queue = self._queue
         out: list[tuple[float, P]] = []
         while queue and queue[0][0] <= now:

@@ -19,7 +19,14 @@ connection never holds up another.
   emulated round trip; to keep the cost of new connections honest, the
   client's first bytes are held until one emulated RTT (up + down delay)
   after the accept (``tcp_handshake``), which is when a real client could
-  have sent them. Slow start is not emulated (the relay terminates TCP).
+  have sent them. The relay terminates TCP, so the real senders never see
+  the emulated path; by default (``LinkConfig.tcp_cc="reno"``, ``--tcp-cc
+  reno``) each connection's link models its sender's congestion window per
+  direction instead: slow start from 10 segments, halving on a 'lost'
+  segment, +1 segment per RTT, restart after idling, with the round trip
+  taken as the sum of both directions' delays. So TCP pays for slow start
+  and loss as QUIC (whose datagrams are really dropped) does. ``--tcp-cc
+  none`` turns it off (rate limits alone bound TCP).
 
 The sockets are pumped by :mod:`llhls.lab.relay_io`; this module holds the
 API (:func:`start_relay`, :class:`Relay`) and the ``llhls relay`` command.
@@ -36,7 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 from llhls.errors import ConfigError
 from llhls.lab.impair import (
@@ -45,6 +52,7 @@ from llhls.lab.impair import (
     LinkConfig,
     LinkStats,
     RateSchedule,
+    TcpCc,
     parse_trace,
 )
 from llhls.lab.relay_io import UDP_IDLE_S, Direction, TcpRelay, UdpRelay
@@ -254,7 +262,8 @@ def add_relay_parser(subparsers: Any) -> argparse.ArgumentParser:
         "direction separately: --delay-ms 25 gives a 50 ms round trip, --loss 0.01 loses "
         "1 % of the packets each way. All connections and UDP clients share one rate "
         "limit per direction. TCP cannot lose bytes: a 'lost' 1448-byte segment arrives "
-        "late instead (--tcp-loss-penalty-ms). Runs until Ctrl-C or --duration.",
+        "late instead (--tcp-loss-penalty-ms), and the TCP sender's congestion window is "
+        "emulated per connection and direction (--tcp-cc). Runs until Ctrl-C or --duration.",
     )
     p.add_argument(
         "--listen",
@@ -319,6 +328,16 @@ def add_relay_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="how late a 'lost' TCP segment arrives (default 1.25 x RTT, at least 1)",
     )
     p.add_argument(
+        "--tcp-cc",
+        default="reno",
+        choices=get_args(TcpCc),
+        help="emulated congestion window of each TCP sender: 'reno' (default) slow-starts "
+        "from 10 segments, halves the window on a 'lost' segment (once per window), grows it "
+        "by 1 segment per RTT and restarts it after idling longer than max(1 s, 2 x RTT); "
+        "RTT = the sum of both directions' delays. 'none': only the rate limits TCP (faster "
+        "than a real TCP under loss and at the start of a transfer)",
+    )
+    p.add_argument(
         "--no-handshake-delay",
         action="store_true",
         help="do not charge new TCP connections one emulated RTT before their first bytes",
@@ -369,6 +388,13 @@ def _address(option: str, text: str, default_host: str | None) -> tuple[str, int
     return host, port
 
 
+def _tcp_cc(text: str) -> TcpCc:
+    for choice in get_args(TcpCc):
+        if text == choice:
+            return cast(TcpCc, choice)
+    raise ConfigError(f"--tcp-cc wants one of {', '.join(get_args(TcpCc))}, got {text!r}")
+
+
 def relay_configs(args: argparse.Namespace) -> tuple[LinkConfig, LinkConfig]:
     """The (up, down) link configs the options describe; raises :class:`ConfigError`."""
     rate: RateSchedule | None = None
@@ -385,6 +411,7 @@ def relay_configs(args: argparse.Namespace) -> tuple[LinkConfig, LinkConfig]:
         rate=rate,
         queue_ms=_number("--queue-ms", args.queue_ms),
         tcp_loss_penalty_ms=None if penalty is None else _number("--tcp-loss-penalty-ms", penalty),
+        tcp_cc=_tcp_cc(args.tcp_cc),
     )
     return config, config
 
@@ -435,8 +462,9 @@ def run_relay(args: argparse.Namespace, announce: Callable[[str], None] | None =
     say(
         f"relay: {time.monotonic() - started:.1f} s; up {stats.up.packets} packets "
         f"{stats.up.bytes} B (lost {stats.up.lost}, queue drops {stats.up.queue_drops}, "
-        f"late {stats.up.penalized}); down {stats.down.packets} packets {stats.down.bytes} B "
-        f"(lost {stats.down.lost}, queue drops {stats.down.queue_drops}, "
-        f"late {stats.down.penalized})"
+        f"late {stats.up.penalized}, cwnd cuts {stats.up.cwnd_cuts}); down "
+        f"{stats.down.packets} packets {stats.down.bytes} B (lost {stats.down.lost}, "
+        f"queue drops {stats.down.queue_drops}, late {stats.down.penalized}, "
+        f"cwnd cuts {stats.down.cwnd_cuts})"
     )
     return 0

@@ -3,7 +3,9 @@
 Adapters only: they pump datagrams and TCP bytes through the pure
 :class:`~llhls.lab.impair.Link` objects with one asyncio timer per link and
 keep the per-packet work small (a dict lookup, one ``Link.enqueue``, a timer
-at most; with no impairment, a direct send).
+at most; with no impairment, a direct send). A TCP link's modelled congestion
+window holds chunks back in the link; the pipe stops reading its source socket
+while more than :data:`TCP_UNSENT_MIN` bytes or one window wait there.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ departures spread about +-0.5 ms around the model's times instead."""
 TCP_RCVBUF = 32 * 1024
 """Receive buffer of relay sockets when a rate is set: limits hidden queueing in the kernel."""
 
+TCP_UNSENT_MIN = 64 * 1024
+"""A TCP pipe stops reading its source while the modelled sender holds back more than
+this or its congestion window, whichever is larger (its send buffer), and reads again
+below half of that."""
+
 
 class Direction:
     """What all flows of one direction share: config, bottleneck, counters, seeds."""
@@ -48,7 +55,11 @@ class Direction:
         self.stats = LinkStats()
         self.seed = seed
         self.flows = 0
-        self.segment = config.rate is not None or config.lossy
+        self.segment = (
+            config.rate is not None
+            or config.lossy
+            or (config.tcp_cc != "none" and not config.transparent)
+        )
 
     def link(self, stream: bool) -> Link[bytes]:
         self.flows += 1
@@ -64,7 +75,7 @@ class Direction:
 class Pump:
     """Moves one link's due packets to a sink with one asyncio timer."""
 
-    __slots__ = ("loop", "link", "deliver", "timer", "blocked")
+    __slots__ = ("loop", "link", "deliver", "timer", "when", "blocked", "after")
 
     def __init__(
         self,
@@ -76,20 +87,33 @@ class Pump:
         self.link = link
         self.deliver = deliver
         self.timer: asyncio.TimerHandle | None = None
+        self.when = 0.0
         self.blocked = False
+        self.after: Callable[[], None] | None = None
+        """Called after each firing (a TCP pipe checks its send buffer)."""
 
     def arm(self) -> None:
-        """Make sure a timer runs at the next departure (departures never move earlier)."""
-        if self.timer is None and not self.blocked:
-            when = self.link.next_departure()
-            if when is not None:
-                self.timer = self.loop.call_at(when - TIMER_SLACK, self.fire, when)
+        """Make sure a timer runs at the link's next event. Departures never move
+        earlier, but new data held by a congestion window may add an earlier event."""
+        if self.blocked:
+            return
+        when = self.link.next_departure()
+        if when is None:
+            return
+        if self.timer is not None:
+            if self.when <= when:
+                return
+            self.timer.cancel()
+        self.when = when
+        self.timer = self.loop.call_at(when - TIMER_SLACK, self.fire, when)
 
     def fire(self, when: float) -> None:
         self.timer = None
         items = self.link.pop_due(max(self.loop.time(), when))
         if items:
             self.deliver(items)
+        if self.after is not None:
+            self.after()
         self.arm()
 
     def cancel(self) -> None:
@@ -250,6 +274,7 @@ class Pipe:
         "source_done",
         "finished",
         "paused_queue",
+        "paused_unsent",
         "paused_sink",
         "reading_paused",
         "resume_timer",
@@ -269,11 +294,14 @@ class Pipe:
         self.direction = direction
         self.pump = Pump(self.loop, direction.link(True), self._write)
         self.pump.blocked = True  # until the sink exists
+        if self.pump.link.sender is not None:
+            self.pump.after = self._check_unsent
         self.source: asyncio.Transport | None = None
         self.sink: asyncio.Transport | None = None
         self.source_done = False
         self.finished = False
         self.paused_queue = False
+        self.paused_unsent = False
         self.paused_sink = False
         self.reading_paused = False
         self.resume_timer: asyncio.TimerHandle | None = None
@@ -321,6 +349,14 @@ class Pipe:
         else:
             link.enqueue(data, len(data), now)
         pump.arm()
+        sender = link.sender
+        if (
+            sender is not None
+            and not self.paused_unsent
+            and link.unsent_bytes > max(TCP_UNSENT_MIN, sender.cwnd)
+        ):
+            self.paused_unsent = True
+            self._update_reading()
         if direction.config.rate is not None and not self.paused_queue:
             if link.backlog(now) > direction.bottleneck.queue_s:
                 self.paused_queue = True
@@ -341,12 +377,21 @@ class Pipe:
             self.paused_queue = False
             self._update_reading()
 
+    def _check_unsent(self) -> None:
+        if self.paused_unsent:
+            link = self.pump.link
+            sender = link.sender
+            assert sender is not None
+            if link.unsent_bytes <= max(TCP_UNSENT_MIN, sender.cwnd) / 2:
+                self.paused_unsent = False
+                self._update_reading()
+
     def set_sink_paused(self, paused: bool) -> None:
         self.paused_sink = paused
         self._update_reading()
 
     def _update_reading(self) -> None:
-        want = self.paused_queue or self.paused_sink
+        want = self.paused_queue or self.paused_unsent or self.paused_sink
         if want != self.reading_paused and self.source is not None:
             self.reading_paused = want
             if want:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -12,12 +13,14 @@ from hypothesis import strategies as st
 from llhls.errors import ConfigError
 from llhls.lab.impair import (
     DELIVERY_BYTES,
+    TCP_SEGMENT,
     Bottleneck,
     ConstantRate,
     DeliveryTrace,
     GilbertElliott,
     Link,
     LinkConfig,
+    RenoSender,
     ThroughputTrace,
     parse_trace,
 )
@@ -73,7 +76,8 @@ def test_drop_tail_queue_is_limited_in_time() -> None:
 
 
 def test_stream_mode_never_drops_and_reports_backlog() -> None:
-    link: Link[int] = Link(LinkConfig(rate=ConstantRate(8), queue_ms=5), stream=True)
+    cfg = LinkConfig(rate=ConstantRate(8), queue_ms=5, tcp_cc="none")
+    link: Link[int] = Link(cfg, stream=True)
     assert all(link.enqueue(i, 1000, now=0.0) for i in range(10))
     assert link.backlog(0.0) == pytest.approx(0.010, abs=EXACT)
     assert link.bottleneck.drain_time(0.005) == pytest.approx(0.005, abs=EXACT)
@@ -178,7 +182,7 @@ def test_gilbert_elliott_from_mean_and_good_state_loss() -> None:
 
 
 def test_stream_loss_becomes_delay_with_head_of_line_blocking() -> None:
-    cfg = LinkConfig(delay_ms=20, loss=0.5, tcp_loss_penalty_ms=100)
+    cfg = LinkConfig(delay_ms=20, loss=0.5, tcp_loss_penalty_ms=100, tcp_cc="none")
     link: Link[int] = Link(cfg, seed=3, stream=True)
     assert all(link.enqueue(i, 1448, now=i * 0.001) for i in range(50))
     out = drain(link)
@@ -308,9 +312,11 @@ def test_trace_comments_and_offset() -> None:
         {"loss": 1.5},
         {"queue_ms": -5},
         {"tcp_loss_penalty_ms": math.inf},
+        {"rtt_ms": -1},
+        {"tcp_cc": "cubic"},
     ],
 )
-def test_config_validation(kwargs: dict[str, float]) -> None:
+def test_config_validation(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         LinkConfig(**kwargs)  # type: ignore[arg-type]
 
@@ -325,3 +331,210 @@ def test_rate_and_burst_validation() -> None:
     assert LinkConfig().transparent and not LinkConfig(loss=0.01).transparent
     text = LinkConfig(delay_ms=25, jitter_ms=5, loss=0.01, rate=ConstantRate(8)).describe()
     assert text == "delay 25 +-5 ms, loss 1 %, 8 Mbit/s, queue 200 ms"
+    off = LinkConfig(delay_ms=25, tcp_cc="none").describe()
+    assert off == "delay 25 ms, no TCP congestion window"
+    assert LinkConfig(tcp_cc="none").describe() == "no impairment"
+
+
+# --------------------------------------------------------------------------- TCP congestion window
+
+RTT = 0.1
+MSS_BITS = TCP_SEGMENT * 8
+
+
+def transfer(link: Link[int], nbytes: int, now: float, first: int = 0) -> list[tuple[float, int]]:
+    """Offer ``nbytes`` in segment-sized chunks at ``now`` (numbered from ``first``), then
+    run the virtual clock until every chunk has arrived; (arrival, chunk) in order."""
+    count = math.ceil(nbytes / TCP_SEGMENT)
+    for i in range(count):
+        link.enqueue(first + i, min(TCP_SEGMENT, nbytes - i * TCP_SEGMENT), now)
+    return drain(link, until=math.inf)
+
+
+def per_round(arrivals: list[tuple[float, int]], start: float) -> list[int]:
+    """Chunks arriving in each round trip after ``start`` (round k: [k, k+1) x RTT)."""
+    counts: dict[int, int] = {}
+    for t, _ in arrivals:
+        k = math.floor((t - start) / RTT)
+        counts[k] = counts.get(k, 0) + 1
+    return [counts.get(k, 0) for k in range(max(counts) + 1)]
+
+
+def test_slow_start_doubles_the_window_each_round_trip() -> None:
+    """200 kB (139 segments) over a 100 ms RTT, no loss, 1 Gbit/s: windows of 10, 20, 40
+    and the last 69 segments, one round trip apart, so the last byte arrives 3.5 RTT after
+    the start (3 round trips of waiting for acks plus the one-way delay; the brief's
+    estimate log2(200000 / 14600) + 1 = 4.8 counts windows). Without the window model it
+    all arrives after the one-way delay (0.5 RTT)."""
+    path = LinkConfig(delay_ms=50, rate=ConstantRate(1000))
+    link: Link[int] = Link(path, stream=True)
+    out = transfer(link, 200_000, now=0.0)
+    assert [p for _, p in out] == list(range(139))
+    assert per_round(out, 0.0) == [10, 20, 40, 69]
+    assert out[-1][0] == pytest.approx(3.5 * RTT, abs=0.002)  # + 1.6 ms of serialisation
+    assert link.pop_due(1.0) == []  # runs the remaining acks (the model is lazy)
+    sender = link.sender
+    assert sender is not None and sender.cwnd == 10 * TCP_SEGMENT + 200_000
+    assert sender.in_flight == 0 and sender.cuts == 0
+
+    off: Link[int] = Link(replace(path, tcp_cc="none"), stream=True)
+    assert off.sender is None
+    assert transfer(off, 200_000, now=0.0)[-1][0] == pytest.approx(0.5 * RTT, abs=0.002)
+
+
+def test_ack_clock_uses_the_configured_round_trip() -> None:
+    """delay 10 ms this way, round trip 60 ms (the relay's sum of both directions): the 11th
+    segment leaves when the 1st is acknowledged, 60 ms after it was sent, and arrives 10 ms
+    later."""
+    link: Link[int] = Link(LinkConfig(delay_ms=10).with_rtt(60), stream=True)
+    out = transfer(link, 11 * TCP_SEGMENT, now=1.0)
+    assert [t for t, _ in out] == pytest.approx([1.010] * 10 + [1.070], abs=EXACT)
+
+
+def mathis_mbps(p: float, rtt: float = RTT) -> float:
+    """Mathis et al. (1997): MSS / RTT x sqrt(3 / 2) / sqrt(p)."""
+    return MSS_BITS / rtt * math.sqrt(1.5) / math.sqrt(p) / 1e6
+
+
+def steady_mbps(out: list[tuple[float, int]], skip: float = 0.1) -> float:
+    """Goodput after the first ``skip`` share of the transfer (slow start left out)."""
+    end = out[-1][0]
+    late = [t for t, _ in out if t >= skip * end]
+    return (len(late) - 1) * MSS_BITS / (late[-1] - late[0]) / 1e6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_reno_under_random_loss_follows_mathis(seed: int) -> None:
+    """1 % random loss, 100 ms RTT, 50 Mbit/s: a 12 MB transfer's steady goodput is within
+    +-25 % of Mathis (1.41 Mbit/s; seen 0.88-0.97 x), with about one window cut per
+    loss, and far below the link rate. Without the window model it runs at the rate."""
+    path = LinkConfig(delay_ms=50, loss=0.01, rate=ConstantRate(50))
+    link: Link[int] = Link(path, seed=seed, stream=True)
+    out = transfer(link, 12_000_000, now=0.0)
+    mbps = steady_mbps(out)
+    assert mbps == pytest.approx(mathis_mbps(0.01), rel=0.25)
+    assert mbps < 0.05 * 50
+    stats = link.stats
+    assert stats.lost == 0 and stats.penalized > 50
+    assert 0.7 * stats.penalized <= stats.cwnd_cuts <= stats.penalized
+
+    off: Link[int] = Link(replace(path, tcp_cc="none"), seed=seed, stream=True)
+    assert steady_mbps(transfer(off, 12_000_000, now=0.0)) > 40
+
+
+def test_reno_throughput_scales_with_one_over_sqrt_loss() -> None:
+    """0.5 %, 1 %, 2 %, 3 % loss: every goodput within +-25 % of Mathis (same seed)."""
+    for p in (0.005, 0.01, 0.02, 0.03):
+        link: Link[int] = Link(
+            LinkConfig(delay_ms=50, loss=p, rate=ConstantRate(50)), seed=7, stream=True
+        )
+        mbps = steady_mbps(transfer(link, 8_000_000, now=0.0))
+        assert mbps == pytest.approx(mathis_mbps(p), rel=0.25), (p, mbps)
+
+
+def test_one_window_cut_per_loss_episode() -> None:
+    """NewReno: three losses in one window cut once; acks of that window do not grow the
+    window; a loss among segments sent after the cut cuts again."""
+    sender = RenoSender(rtt=RTT)
+    size = TCP_SEGMENT
+    for n in range(10):
+        seen = 0.1 if n in (2, 3, 7) else None
+        acked = 0.225 if seen is not None else 0.1
+        assert sender.can_send(size)
+        sender.on_send(size, 0.0, acked, seen)
+    assert not sender.can_send(size)
+    while (t := sender.next_event()) is not None and t <= 0.1:
+        sender.on_event()
+    assert sender.cuts == 1 and sender.recover == 9
+    assert sender.cwnd == sender.ssthresh == 5 * size
+    assert sender.in_flight == 3 * size  # the three late ones hold their slots
+    assert sender.can_send(size) and sender.can_send(2 * size)
+    sender.on_send(size, 0.1, 0.2, 0.2)  # segment 10, sent after the cut, lost too
+    while sender.next_event() is not None:
+        sender.on_event()
+    assert sender.cuts == 2 and sender.cwnd == pytest.approx(2.5 * size)
+    assert sender.in_flight == 0
+    sender.on_send(size, 0.5, 0.6, None)
+    sender.on_event()
+    assert sender.cwnd == pytest.approx(2.5 * size + size / 2.5)  # +1 MSS per window
+
+
+def test_burst_loss_cuts_once_per_burst() -> None:
+    """Gilbert-Elliott bursts of 4 lost segments: about one cut per burst, not per segment."""
+    path = LinkConfig(delay_ms=50, burst=GilbertElliott.from_mean(0.02, 4), rate=ConstantRate(50))
+    link: Link[int] = Link(path, seed=5, stream=True)
+    transfer(link, 4_000_000, now=0.0)
+    stats = link.stats
+    assert stats.penalized > 40
+    assert stats.cwnd_cuts < 0.45 * stats.penalized
+
+
+def test_idle_restart_returns_to_the_initial_window() -> None:
+    """After a 200 kB transfer the window is 214 kB. A second 200 kB burst sent
+    0.9 s after the last send (< RTO = max(1 s, 2 RTT)) goes in one window (0.5 RTT); sent
+    after 1.7 s of idling it slow-starts again from 10 segments (3.5 RTT); ssthresh, still
+    unlimited, stays (RFC 2861: at least 3/4 of the old window)."""
+    path = LinkConfig(delay_ms=50, rate=ConstantRate(1000))
+    for idle, rounds, restarts in ((0.9, [139], 0), (1.7, [10, 20, 40, 69], 1)):
+        link: Link[int] = Link(path, stream=True)
+        transfer(link, 200_000, now=0.0)
+        sender = link.sender
+        assert sender is not None
+        last_send = sender.last_send
+        assert last_send == pytest.approx(0.3, abs=0.002)
+        start = last_send + idle
+        out = transfer(link, 200_000, now=start, first=1000)
+        assert per_round(out, start) == rounds
+        assert link.stats.idle_restarts == restarts
+        if restarts:
+            assert sender.ssthresh == math.inf
+            assert out[-1][0] - start == pytest.approx(3.5 * RTT, abs=0.002)
+        else:
+            assert out[-1][0] - start == pytest.approx(0.5 * RTT, abs=0.002)
+    # With a finite ssthresh it keeps 3/4 of the old window (RFC 2861).
+    sender = RenoSender(rtt=RTT)
+    sender.cwnd, sender.ssthresh = 40.0 * TCP_SEGMENT, 20.0 * TCP_SEGMENT
+    sender.on_send(TCP_SEGMENT, 0.0, 0.1, None)
+    sender.on_event()  # congestion avoidance: + 1/40 segment
+    sender.on_send(TCP_SEGMENT, 1.2, 1.3, None)  # 1.2 s > RTO = 1 s after the last send
+    assert sender.cwnd == 10.0 * TCP_SEGMENT
+    assert sender.ssthresh == pytest.approx(0.75 * (40 + 1 / 40) * TCP_SEGMENT)
+    assert sender.restarts == 1
+
+
+def test_full_queue_is_a_loss_for_the_window() -> None:
+    """No random loss, 10 Mbit/s, 100 ms RTT, 100 ms queue: slow start overfills the queue,
+    the sender cuts and then saw-tooths between half and full queue + BDP, keeping the
+    link busy (goodput >= 90 % of the rate) with queueing bounded near the limit."""
+    path = LinkConfig(delay_ms=50, rate=ConstantRate(10), queue_ms=100)
+    link: Link[int] = Link(path, stream=True)
+    out = transfer(link, 5_000_000, now=0.0)
+    stats = link.stats
+    assert stats.penalized == 0 and stats.queue_drops > 0 and stats.cwnd_cuts >= 2
+    assert steady_mbps(out, skip=0.2) == pytest.approx(10, rel=0.1)
+    assert link.bottleneck.backlog(out[-1][0]) == 0
+    sender = link.sender
+    assert sender is not None
+    bdp_plus_queue = 10e6 / 8 * (RTT + 0.1)
+    assert sender.cwnd < 1.2 * bdp_plus_queue
+
+
+def test_window_holds_chunks_back_and_wakes_the_pump() -> None:
+    """The sender's buffer is visible (unsent_bytes, len) and the timer points at the ack
+    that opens the window, before the next departure if that comes later."""
+    link: Link[int] = Link(LinkConfig(delay_ms=50), stream=True)
+    for i in range(12):
+        link.enqueue(i, TCP_SEGMENT, 0.0)
+    assert len(link) == 12 and link.unsent_bytes == 2 * TCP_SEGMENT
+    assert link.get_timer() == pytest.approx(0.05, abs=EXACT)
+    assert link.pop_due(0.05) == list(range(10))
+    assert link.get_timer() == pytest.approx(0.1, abs=EXACT)  # the first ack
+    assert link.pop_due(0.1) == [] and link.unsent_bytes == 0
+    t = link.get_timer()
+    assert t is not None and t == pytest.approx(0.15, abs=EXACT)
+    assert link.pop_due(t) == [10, 11] and len(link) == 0
+
+
+def test_datagram_links_have_no_window() -> None:
+    assert Link(LinkConfig(delay_ms=50)).sender is None
+    assert Link(LinkConfig(delay_ms=50), stream=True).sender is not None
