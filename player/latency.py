@@ -80,6 +80,10 @@ class CaptureTimeline:
         if len(points) > self._limit:
             del points[: len(points) - self._limit]
 
+    def clear(self) -> None:
+        """Forget every point (a new timeline after a jump to live)."""
+        self._points.clear()
+
     def capture_at(self, position_us: int) -> int | None:
         """Capture time (UTC µs) of the media at ``position_us``, or ``None`` if unknown.
 

@@ -11,7 +11,8 @@ of the design brief, with exactly these keys::
     bytes, requests, connections, zero_rtt, samples
 
 and one sample object per 100 ms with ``t``, ``latency_s``, ``buffer_s``,
-``rate``, ``rendition``.
+``rate``, ``rendition`` and ``target_s`` (the latency controller's current
+target, ``null`` before it is known).
 
 Latency sources, in order of preference: ``pixels`` (the barcode read from
 decoded frames: glass-to-glass), ``prft`` (the producer reference time box of
@@ -68,7 +69,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
 )
 """The keys of the summary object, in output order."""
 
-SAMPLE_KEYS: tuple[str, ...] = ("t", "latency_s", "buffer_s", "rate", "rendition")
+SAMPLE_KEYS: tuple[str, ...] = ("t", "latency_s", "buffer_s", "rate", "rendition", "target_s")
 """The keys of each sample object, in output order."""
 
 _PLACES = 4
@@ -108,6 +109,8 @@ class MetricsSample:
     """Playout rate."""
     rendition: str | None
     """The video (or only) rendition being played."""
+    target_s: float | None = None
+    """The latency controller's current target (``None`` before it is known)."""
 
     def __post_init__(self) -> None:
         if (self.latency_s is None) != (self.source is None):
@@ -125,6 +128,7 @@ class MetricsSample:
             "buffer_s": _round(self.buffer_s),
             "rate": _round(self.rate),
             "rendition": self.rendition,
+            "target_s": _round(self.target_s),
         }
 
 
@@ -172,6 +176,10 @@ class PlayoutTotals:
     def __post_init__(self) -> None:
         if self.stalls < 0 or self.stall_s < 0 or self.played_s < 0:
             raise ValueError("playout totals must be >= 0")
+
+    def plus(self, stalls: int, stall_s: float, played_s: float) -> PlayoutTotals:
+        """These totals with more added (e.g. a new buffer's after a jump to live)."""
+        return PlayoutTotals(self.stalls + stalls, self.stall_s + stall_s, self.played_s + played_s)
 
 
 class MetricsCollector:
@@ -230,7 +238,14 @@ class MetricsCollector:
         self._min_rate = rate if self._min_rate is None else min(self._min_rate, rate)
         self._max_rate = rate if self._max_rate is None else max(self._max_rate, rate)
 
-    def poll(self, now: float, buffer_s: float, rate: float, rendition: str | None) -> bool:
+    def poll(
+        self,
+        now: float,
+        buffer_s: float,
+        rate: float,
+        rendition: str | None,
+        target_s: float | None = None,
+    ) -> bool:
         """Take a sample if one is due at ``now``; True when a sample was taken.
 
         Samples are due every ``interval`` from the first request; a late poll
@@ -248,6 +263,7 @@ class MetricsCollector:
                 buffer_s=max(0.0, buffer_s),
                 rate=rate,
                 rendition=rendition,
+                target_s=target_s,
             )
         )
         missed = math.floor((now - self._next_due) / self._interval)

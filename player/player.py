@@ -43,7 +43,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -52,6 +52,7 @@ from llhls.cmaf import read_fragment, read_init
 from llhls.errors import BoxError, ConfigError, PlayerError
 from llhls.media import TrackInfo
 from llhls.timing import MICROS, rescale
+from player.abr import Abr, AbrConfig
 from player.actions import (
     Cancel,
     Deliver,
@@ -60,10 +61,13 @@ from player.actions import (
     Fetch,
     InitSection,
     PlayFrom,
+    RenditionInfo,
+    RequestKind,
     SessionConfig,
     TrackName,
 )
 from player.buffer import BufferConfig, PlayoutBuffer, PlayState
+from player.catchup import CatchupConfig
 from player.decode import DecodedFrame, TrackDecoder
 from player.latency import CaptureTimeline, MediaToTimeline, latency_s
 from player.metrics import (
@@ -73,6 +77,7 @@ from player.metrics import (
     TransportTotals,
 )
 from player.session import Session
+from player.steering import Steering
 from player.transport import (
     Fetcher,
     FetchResult,
@@ -141,6 +146,10 @@ class PlayerStatus:
     last_error: str | None = None
     """The latest failed request (``HTTP 404 /live/index.m3u8``, a transport error),
     until the next successful response."""
+    target_s: float | None = None
+    """The latency controller's current target (``None`` before it is known)."""
+    jumps: int = 0
+    """Jumps to live (each also counts as a stall)."""
 
     def __post_init__(self) -> None:
         if self.t < 0 or self.buffer_s < 0:
@@ -155,9 +164,14 @@ class Player:
     ``url`` is the multivariant (or a media) playlist. ``duration`` stops the
     run after that many seconds of playback (wall seconds since playback
     started, stalls included); without it the run lasts until the stream ends
-    or :meth:`stop`. ``target_latency`` starts playback that many seconds
-    behind the live edge instead of the playlist's PART-HOLD-BACK (rate
-    control towards it comes with catch-up). ``insecure`` skips certificate
+    or :meth:`stop`. ``target_latency`` is the latency to hold: playback starts
+    that many seconds behind the live edge (instead of the playlist's
+    PART-HOLD-BACK) and the latency controller (:mod:`player.catchup`) steers
+    the playout rate towards it; without it, the target is the latency
+    measured when playback starts. ``catchup=False`` keeps the rate at 1;
+    ``abr=False`` stays on the first rendition (:mod:`player.abr` otherwise
+    switches with the throughput and the buffer). ``catchup_config`` and
+    ``abr_config`` tune them. ``insecure`` skips certificate
     checks; ``cafile`` trusts the origin's own certificate. ``decode=False``
     skips PyAV (latency then comes from ``prft``). ``qlog_dir`` receives
     HTTP/3 qlog traces; ``h1_reuse=False`` opens an HTTP/1.1 connection per
@@ -182,13 +196,17 @@ class Player:
         on_status: StatusCallback | None = None,
         ticket_dir: Path | None = None,
         startup_timeout: float = 30.0,
+        catchup: bool = True,
+        abr: bool = True,
+        catchup_config: CatchupConfig | None = None,
+        abr_config: AbrConfig | None = None,
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {protocol!r} (auto, h3, h2 or h1)")
         if duration is not None and not duration > 0:
             raise ConfigError(f"duration must be positive, got {duration:g}")
-        if target_latency is not None and not target_latency >= 0:
-            raise ConfigError(f"target latency must be >= 0, got {target_latency:g}")
+        if target_latency is not None and not target_latency > 0:
+            raise ConfigError(f"target latency must be positive, got {target_latency:g}")
         if insecure and cafile is not None:
             raise ConfigError("insecure and cafile exclude each other")
         if not startup_timeout > 0:
@@ -211,7 +229,23 @@ class Player:
         self._on_status = on_status
         self._ticket_dir = ticket_dir
         self._startup_timeout = startup_timeout
-        self._session = Session(path, SessionConfig(hold_back=target_latency))
+        self._path = path
+        self._steering = Steering(
+            target_s=target_latency,
+            catchup=catchup,
+            abr=abr,
+            catchup_config=catchup_config,
+            abr_config=abr_config,
+        )
+        select = Abr.select(abr_config) if abr else None
+        self._session = Session(path, SessionConfig(hold_back=target_latency), select=select)
+        self._kinds: dict[int, RequestKind] = {}
+        self._play_started: float | None = None
+        self._start_us: int | None = None
+        self._gap_from: float | None = None
+        self._past = PlayoutTotals()
+        self.jumps = 0
+        """Jumps to live (the session restarted at the target latency)."""
         self._fetcher: Fetcher | None = None
         self._metrics: MetricsCollector | None = None
         self._buffer: PlayoutBuffer[None] | None = None
@@ -282,10 +316,7 @@ class Player:
     def summary(self) -> dict[str, object]:
         """The metrics summary so far (the ``play --metrics`` object)."""
         metrics = self._metrics or MetricsCollector(self.protocol)
-        playout = PlayoutTotals()
-        if self._buffer is not None:
-            stats = self._buffer.stats(self._now)
-            playout = PlayoutTotals(stats.stalls, stats.stall_s, stats.played_s)
+        playout = self._playout_totals(self._now)
         transport = TransportTotals()
         if self._fetcher is not None:
             transport = TransportTotals.from_stats(self._fetcher.stats)
@@ -360,9 +391,18 @@ class Player:
             self._tasks.pop(request_id, None)
             if not isinstance(outcome, FetchResult):
                 self._paths.pop(request_id, None)
+            kind = self._kinds.pop(request_id, None)
+            if self._steering.rtt_s is None and self._fetcher is not None:
+                self._steering.on_handshake(self._fetcher.stats.handshake_rtt_s)
             if isinstance(outcome, FetchResult):
                 self._on_result(request_id, outcome)
+                if outcome.status == 200 and kind is not None:
+                    self._on_download(now, kind, outcome)
                 session.on_response(request_id, outcome.status, outcome.body, now)
+                if self._steering.abr is None and session.renditions:
+                    self._steering.on_renditions(
+                        session.renditions, session.current_rendition("video")
+                    )
             else:
                 if not self._answered and isinstance(
                     outcome, UnreachableError | TLSVerificationError
@@ -377,6 +417,17 @@ class Player:
             session.handle_timer(now)
         self._drain(now)
         self._play(now)
+
+    def _on_download(self, now: float, kind: RequestKind, result: FetchResult) -> None:
+        """A 200 answer: throughput for ABR; the first media makes the startup plan."""
+        planned = self._steering.plan is not None
+        seconds = result.finished - result.first_byte
+        self._steering.on_download(now, kind, len(result.body), seconds)
+        buffer = self._buffer
+        if planned or self._steering.plan is None or self._start_us is None or buffer is None:
+            return
+        if buffer.state is PlayState.BUFFERING:
+            buffer.play_from(self._start_us - self._steering.start_shift_us())
 
     def _on_result(self, request_id: int, result: FetchResult) -> None:
         path = self._paths.pop(request_id, "?")
@@ -395,8 +446,10 @@ class Player:
             if isinstance(action, Fetch):
                 self._tasks[action.request_id] = asyncio.ensure_future(self._fetch(action))
                 self._paths[action.request_id] = action.path_and_query
+                self._kinds[action.request_id] = action.kind
             elif isinstance(action, Cancel):
                 self._paths.pop(action.request_id, None)
+                self._kinds.pop(action.request_id, None)
                 task = self._tasks.pop(action.request_id, None)
                 if task is not None:
                     task.cancel()
@@ -407,7 +460,9 @@ class Player:
             elif isinstance(action, PlayFrom):
                 buffer = self._ensure_buffer()
                 if buffer.state is PlayState.BUFFERING:
-                    buffer.play_from(action.start_us)
+                    # the startup buffer (network grade) starts that much further back
+                    self._start_us = action.start_us
+                    buffer.play_from(action.start_us - self._steering.start_shift_us())
             elif isinstance(action, EndOfStream):
                 self._ensure_buffer().end_of_stream(action.track, now)
             elif isinstance(action, Failed):
@@ -458,9 +513,10 @@ class Player:
         return self.duration is not None and now - started >= self.duration
 
     def _started_at(self) -> float | None:
-        if self._buffer is None:
-            return None
-        return self._buffer.stats().started_at
+        """When playback first started (a jump to live does not reset it)."""
+        if self._play_started is None and self._buffer is not None:
+            self._play_started = self._buffer.stats().started_at
+        return self._play_started
 
     # -- media ---------------------------------------------------------------------------
 
@@ -503,8 +559,19 @@ class Player:
             if self._first_decoded is None and decoder.frames and self._shows(decoder):
                 self._first_decoded = now
         self.decode_s += time.perf_counter() - started
-        if action.duration_us > 0:
-            buffer.push(action.track, action.start_us, action.duration_us, now, None)
+        if action.duration_us <= 0:
+            return
+        if action.track == "video":
+            buffer.advance(now)
+            latency, _ = self._measure()
+            if latency is not None:
+                before = buffer.track_level_s("video")
+                self._steering.on_part(now, before, latency, action.duration_us / MICROS)
+        was_started = buffer.stats().started_at is not None
+        buffer.push(action.track, action.start_us, action.duration_us, now, None)
+        if not was_started and self._gap_from is not None and buffer.stats().started_at is not None:
+            self._past = self._past.plus(0, now - self._gap_from, 0.0)  # the jump's gap
+            self._gap_from = None
 
     def _shows(self, decoder: TrackDecoder) -> bool:
         """Whether ``decoder``'s frames count as shown: video, or audio of an audio-only stream."""
@@ -556,11 +623,13 @@ class Player:
         if due is None or now < due:
             return
         self._observe(now)
+        target = self._control(now)
+        buffer = self._buffer  # a jump to live replaces it
         rendition = self._session.current_rendition("video")
         level = buffer.level_s if buffer is not None else 0.0
         rate = buffer.rate if buffer is not None else 1.0
-        if metrics.poll(now, level, rate, rendition):
-            self._status = self._snapshot(now, level, rate, rendition)
+        if metrics.poll(now, level, rate, rendition, target):
+            self._status = self._snapshot(now, level, rate, rendition, target)
             if self._on_status is not None:
                 self._on_status(self._status)
 
@@ -578,31 +647,124 @@ class Player:
         self._metrics.on_first_frame(shown)
         logger.info("first frame %.3f s after the first request", shown - self._t0)
 
-    def _observe(self, now: float) -> None:
-        """Observe the latency of the media on screen from every source available."""
-        buffer, metrics = self._buffer, self._metrics
-        if buffer is None or metrics is None or buffer.state is PlayState.BUFFERING:
-            return
+    def _latencies(self) -> list[tuple[LatencySource, float]]:
+        """The latency of the media at the play position from every source, best first."""
+        buffer = self._buffer
+        if buffer is None or buffer.state is PlayState.BUFFERING:
+            return []
         position = buffer.position_us
         if position is None:
-            return
+            return []
         wall_us = time.time_ns() // 1000
+        out: list[tuple[LatencySource, float]] = []
         capture = self._pixels.capture_at(position)
         if capture is not None:
-            metrics.observe_latency("pixels", latency_s(wall_us, capture), now)
+            out.append(("pixels", latency_s(wall_us, capture)))
         capture = self._prft.capture_at(position)
         if capture is not None:
-            metrics.observe_latency("prft", latency_s(wall_us, capture), now)
+            out.append(("prft", latency_s(wall_us, capture)))
         if self._session.use_pdt:
-            metrics.observe_latency("pdt", latency_s(wall_us, position), now)
+            out.append(("pdt", latency_s(wall_us, position)))
+        return out
+
+    def _measure(self) -> tuple[float | None, LatencySource | None]:
+        """The latency at the play position now from the best source (``None`` if unknown)."""
+        found = self._latencies()
+        if not found:
+            return None, None
+        source, value = found[0]
+        return value, source
+
+    def _observe(self, now: float) -> None:
+        """Observe the latency of the media on screen from every source available."""
+        if self._metrics is not None:
+            for source, value in self._latencies():
+                self._metrics.observe_latency(source, value, now)
+
+    def _control(self, now: float) -> float | None:
+        """One control tick: steer the rate, jump to live, switch renditions; the target."""
+        buffer = self._buffer
+        session = self._session
+        latency, _ = self._measure()
+        playlist = session.playlist("video")
+        target_duration = float(playlist.target_duration) if playlist is not None else 0.0
+        part = playlist.part_target if playlist is not None else None
+        part_s = float(part) if part else target_duration
+        if buffer is None or playlist is None or not part_s > 0 or not target_duration > 0:
+            return None
+        stats = buffer.stats(now)
+        steer = self._steering.tick(
+            now,
+            latency_s=latency,
+            buffer_s=buffer.level_s,
+            state=stats.state,
+            stalls=self._past.stalls + stats.stalls,
+            part_s=part_s,
+            target_duration_s=target_duration,
+            rendition=session.current_rendition("video"),
+        )
+        if steer.jump and stats.state is not PlayState.BUFFERING and steer.target_s is not None:
+            self._jump(now, steer.target_s, part_s)
+            return steer.target_s
+        if abs(buffer.rate - steer.rate) > 1e-9 and stats.state is not PlayState.ENDED:
+            buffer.set_rate(steer.rate, now)
+            logger.debug("rate %.3f (%s, target %s)", steer.rate, steer.mode, steer.target_s)
+        if steer.switch_to is not None:
+            try:
+                session.switch(steer.switch_to, now)
+            except (RuntimeError, ValueError) as exc:
+                logger.info("switch to %s refused: %s", steer.switch_to, exc)
+                self._steering.on_switch_refused(session.current_rendition("video"))
+            self._drain(now)
+        return steer.target_s
+
+    def _jump(self, now: float, target_s: float, part_s: float) -> None:
+        """Jump to live: a fresh session and buffer, starting at the target latency."""
+        old = self._session
+        buffer = self._buffer
+        if buffer is not None:
+            stats = buffer.stats(now)
+            self._past = self._past.plus(stats.stalls + 1, stats.stall_s, stats.played_s)
+        self.jumps += 1
+        logger.info("jump to live (target %.3f s)", target_s)
+        old.close()
+        self._drain(now)  # cancels what was in flight
+        video = old.current_rendition("video")
+        audio = old.current_rendition("audio")
+
+        def keep(renditions: Sequence[RenditionInfo]) -> tuple[str, str | None]:
+            if video is None:
+                raise ValueError("no video rendition to keep")
+            return video, audio
+
+        hold_back = max(2 * part_s, target_s - part_s)
+        self._session = Session(self._path, SessionConfig(hold_back=hold_back), select=keep)
+        self._buffer = None
+        self._start_us = None
+        self._gap_from = now
+        self._pixels.clear()
+        self._prft.clear()
+        self._session.start(now)
+        self._drain(now)
+
+    def _playout_totals(self, now: float) -> PlayoutTotals:
+        """Stalls, stalled and played seconds over the whole run (jumps included)."""
+        totals = self._past
+        if self._gap_from is not None:
+            totals = totals.plus(0, now - self._gap_from, 0.0)
+        if self._buffer is not None:
+            stats = self._buffer.stats(now)
+            totals = totals.plus(stats.stalls, stats.stall_s, stats.played_s)
+        return totals
 
     def _snapshot(
-        self, now: float, level: float, rate: float, rendition: str | None
+        self, now: float, level: float, rate: float, rendition: str | None, target: float | None
     ) -> PlayerStatus:
         assert self._metrics is not None
         latency, source = self._metrics.current_latency(now)
         buffer = self._buffer
         stats = buffer.stats(now) if buffer is not None else None
+        totals = self._playout_totals(now)
         transport = self._fetcher.stats if self._fetcher is not None else None
         return PlayerStatus(
             t=now - self._t0,
@@ -613,15 +775,17 @@ class Player:
             buffer_s=max(0.0, level),
             rate=rate,
             rendition=rendition,
-            stalls=stats.stalls if stats is not None else 0,
-            stall_s=stats.stall_s if stats is not None else 0.0,
-            played_s=stats.played_s if stats is not None else 0.0,
+            stalls=totals.stalls,
+            stall_s=totals.stall_s,
+            played_s=totals.played_s,
             requests=transport.requests if transport is not None else 0,
             connections=transport.connections if transport is not None else 0,
             bytes=transport.bytes_received if transport is not None else 0,
             zero_rtt=transport.zero_rtt if transport is not None else None,
             frames=self.frames,
             last_error=self._last_error,
+            target_s=target,
+            jumps=self.jumps,
         )
 
     # -- endings -------------------------------------------------------------------------

@@ -58,8 +58,9 @@ def check_run(summary: Mapping[str, Any], duration: float) -> None:
     assert summary["stalls"] == 0, summary
     assert summary["stall_s"] == 0
     assert summary["played_s"] == pytest.approx(duration, abs=0.2)
-    assert summary["rate_changes"] == 0
-    assert summary["min_rate"] == summary["max_rate"] == 1.0
+    # the latency controller holds the start latency: on loopback it has little to do
+    assert summary["rate_changes"] <= 6, summary["rate_changes"]
+    assert 0.95 <= summary["min_rate"] <= 1.0 <= summary["max_rate"] <= 1.25
     startup = summary["startup_s"]
     assert isinstance(startup, float) and 0 < startup < 2.0
     assert summary["requests"] > 0 and summary["bytes"] > 0
@@ -90,7 +91,10 @@ async def test_plays_live_stream(live_app: LiveApp, tmp_path: Path, protocol: st
     assert isinstance(p95, float) and p50 <= p95 < 1.5
     playing = [s for s in summary["samples"] if s["latency_s"] is not None]
     assert len(playing) >= RUN_S * 10 - 2
-    assert all(s["rendition"] == "360p" for s in playing)
+    # ABR: from its first guess straight to the top rung on loopback, and no way back
+    renditions = [s["rendition"] for s in playing]
+    assert renditions[-1] == "360p", renditions
+    assert sum(a != b for a, b in zip(renditions, renditions[1:], strict=False)) <= 1
     # every request counted: blocking reloads and hinted parts of video and audio
     counters = player.session.counters
     assert counters["hints"] > RUN_S * 2 * 4  # two tracks, 5 parts per second, most hinted

@@ -28,7 +28,7 @@ DESIGN_KEYS = (
 
 def test_summary_has_exactly_the_design_keys() -> None:
     assert list(SUMMARY_KEYS) == DESIGN_KEYS
-    assert list(SAMPLE_KEYS) == ["t", "latency_s", "buffer_s", "rate", "rendition"]
+    assert list(SAMPLE_KEYS) == ["t", "latency_s", "buffer_s", "rate", "rendition", "target_s"]
     summary = MetricsCollector("h3").summary()
     assert list(summary) == DESIGN_KEYS
     json.dumps(summary)
