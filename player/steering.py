@@ -179,7 +179,9 @@ class Steering:
             )
         abr = self.abr
         obs = Observation(
-            latency_s=latency_s,
+            # a jump is decided only while playing: during an outage there is no live
+            # edge to jump to, and once the stream resumes the backlog shows the distance
+            latency_s=latency_s if state is PlayState.PLAYING else None,
             buffer_s=max(0.0, buffer_s),
             state=state,
             stalls=stalls,

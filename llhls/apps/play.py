@@ -52,16 +52,6 @@ def _positive(text: str) -> float:
     return value
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be >= 0 seconds: {text!r}")
-    return value
-
-
 def add_play_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``play`` subcommand to ``llhls``'s subparsers."""
     p = subparsers.add_parser(
@@ -106,10 +96,23 @@ def add_play_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     p.add_argument(
         "--target-latency",
-        type=_non_negative,
+        type=_positive,
         default=None,
         metavar="S",
-        help="start S seconds behind the live edge (default: the playlist's PART-HOLD-BACK)",
+        help="latency to hold: start S seconds behind the live edge and steer the playout "
+        "rate towards S (default: start at the playlist's PART-HOLD-BACK and hold the "
+        "latency measured then); the target rises after stalls and decays back",
+    )
+    p.add_argument(
+        "--no-catchup",
+        action="store_true",
+        help="keep the playout rate at 1 (no catch-up or slow-down; the target is still "
+        "tracked and written to the samples)",
+    )
+    p.add_argument(
+        "--no-abr",
+        action="store_true",
+        help="stay on the first rendition (default: switch with throughput and buffer)",
     )
     trust = p.add_mutually_exclusive_group()
     trust.add_argument(
@@ -152,9 +155,10 @@ def format_status(status: PlayerStatus) -> str:
     else:
         latency = f"latency {status.latency_s:6.3f} s"
     source = f" ({status.latency_source})" if status.latency_source else ""
+    target = f" target {status.target_s:.3f}" if status.target_s is not None else ""
     line = (
         f"{status.t:6.1f} s  {status.protocol or '?':>2}  {status.state:<9}  "
-        f"{latency}{source}  buffer {status.buffer_s:5.2f} s  rate {status.rate:4.2f}  "
+        f"{latency}{source}{target}  buffer {status.buffer_s:5.2f} s  rate {status.rate:4.2f}  "
         f"{status.rendition or '-'}  stalls {status.stalls}"
     )
     if status.last_error is not None and status.state != "playing":
@@ -286,6 +290,8 @@ async def _play(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         duration=args.duration,
         target_latency=args.target_latency,
+        catchup=not args.no_catchup,
+        abr=not args.no_abr,
         insecure=args.insecure,
         cafile=args.cafile,
         decode=not args.no_decode,
