@@ -227,7 +227,36 @@ class SessionConfig:
     """Start this many seconds from the live edge instead of the playlist's
     PART-HOLD-BACK / HOLD-BACK (default: 3 target durations without either)."""
     request_timeout: float = 10.0
-    """Timeout of a request that is not held by the server."""
+    """Timeout of a request that is not held by the server: playlists, CMAF headers,
+    published parts. It is also the floor of a whole segment's timeout (below)."""
+    segment_timeout_factor: float = 3.0
+    """Timeout of a whole-segment request (classic HLS: media without parts), as a
+    multiple of the time the segment should take. A request for a segment of
+    duration ``d`` (seconds) of a variant with ``BANDWIDTH`` ``b`` (bit/s), with
+    ``r`` the session's observed throughput on whole segments (bytes/s, an
+    average over completed ones; unknown at first), times out after::
+
+        max(request_timeout, k * d, k * (b * d / 8) / r)     k = segment_timeout_factor
+
+    and each further attempt at the same segment waits twice as long as the one
+    before (never shorter). Rationale: a timeout is there to notice a dead path,
+    not a slow one; abandoning a slow transfer throws away what already arrived
+    and starts again from zero behind the same bottleneck. ``k * d`` allows a link
+    that carries a third of the media rate (a 6 s segment gets 18 s); the
+    ``b * d / 8 / r`` term (the expected size over the observed rate) stretches it
+    on links measured slower than that. Doubling on retry guarantees that a
+    segment which needs any finite time eventually arrives (within
+    ``max_media_retries`` attempts) instead of being retried from zero forever.
+    Parts and blocking requests keep ``request_timeout`` / the held timeout."""
+    max_segment_inflight: int = 1
+    """Whole-segment requests one track may have in flight. Segments are requested
+    in playback order: a later segment is never asked for before an earlier one is
+    on its way or here. One (the default, as hls.js and most classic players do)
+    gives the segment the player needs next all of the bandwidth, so playback can
+    start as soon as possible and no request is slowed down by its successors; the
+    cost is one idle round trip between segments, a few percent of a multi-second
+    segment, which the hold-back absorbs. Two keeps the link busy across that
+    round trip, at the price of sharing it while both transfer."""
     blocking_margin: float = 2.0
     """Added to 3 target durations for the timeout of a held request."""
     retry_base: float = 0.1
@@ -245,11 +274,11 @@ class SessionConfig:
     def __post_init__(self) -> None:
         if self.hold_back is not None and self.hold_back < 0:
             raise ValueError(f"hold_back must be >= 0, got {self.hold_back}")
-        for name in ("request_timeout", "retry_base", "retry_cap"):
+        for name in ("request_timeout", "retry_base", "retry_cap", "segment_timeout_factor"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.blocking_margin < 0:
             raise ValueError(f"blocking_margin must be >= 0, got {self.blocking_margin}")
-        for name in ("max_failures", "max_media_retries", "max_inflight"):
+        for name in ("max_failures", "max_media_retries", "max_inflight", "max_segment_inflight"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -18,7 +18,10 @@ go out together; parts are delivered in order once the playlist lists them.
 Delta updates (``_HLS_skip=YES``) are merged into the known playlist. Errors
 back off (doubling) and make the next reload a full one. Classic playlists
 (no parts) are followed segment by segment, with blocking ``_HLS_msn`` reloads
-when offered and timed reloads otherwise.
+when offered and timed reloads otherwise; whole segments are fetched in
+playback order, ``max_segment_inflight`` at a time, each with a timeout scaled
+to what it carries and doubled on every retry (see
+:attr:`~player.actions.SessionConfig.segment_timeout_factor`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ from player.track import Request, Track, rendition_id, resolve
 __all__ = ["Session", "resolve", "rendition_id"]
 
 logger = logging.getLogger(__name__)
+
+_RATE_WEIGHT = 0.3
+"""Weight of the newest sample in the moving average of segment throughput."""
 
 
 class Session:
@@ -90,6 +96,9 @@ class Session:
         """The stream restarted once: the timeline continues from where it was, not on PDT."""
         self.timeline_end_us = 0
         """End of the latest delivered chunk on the media timeline."""
+        self.segment_rate: float | None = None
+        """Observed throughput of whole-segment downloads, bytes/s (a moving average
+        over completed ones, request to last byte); ``None`` before the first."""
         self.reports: dict[str, tuple[int, int | None]] = {}
         """Latest (LAST-MSN, LAST-PART) of each rendition id, from rendition reports."""
         self.counters: dict[str, int] = {}
@@ -124,6 +133,8 @@ class Session:
         elif req.kind == "playlist":
             track.on_playlist(body, now)
         else:
+            if req.kind == "segment":
+                self._note_rate(len(body), now - req.sent_at)
             track.on_media(req, body, now)
 
     def on_error(self, request_id: int, error: str, now: float) -> None:
@@ -251,7 +262,7 @@ class Session:
     ) -> int:
         rid = self._next_id
         self._next_id += 1
-        self._requests[rid] = Request(kind, track, uri, hint, now)
+        self._requests[rid] = Request(kind, track, uri, hint, now, timeout)
         self.count("requests")
         if hint:
             self.count("hints")
@@ -279,6 +290,7 @@ class Session:
             if req.track is track:
                 self.cancel(rid)
         track.inflight.clear()
+        track.segment_inflight.clear()
         track.playlist_req = None
 
     def fail(self, reason: str) -> None:
@@ -344,6 +356,14 @@ class Session:
         """Let every track deliver what is ready and send what is due."""
         for track in self._all_tracks():
             track.pump(now)
+
+    def _note_rate(self, size: int, seconds: float) -> None:
+        """Fold one whole-segment download into :attr:`segment_rate`."""
+        if size <= 0 or seconds <= 0:
+            return
+        sample = size / seconds
+        rate = self.segment_rate
+        self.segment_rate = sample if rate is None else rate + _RATE_WEIGHT * (sample - rate)
 
     def _send_multivariant(self, now: float) -> None:
         self.send(now, "multivariant", None, self.url, self.url, None, None, self._timeout())

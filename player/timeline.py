@@ -16,16 +16,18 @@ A *position* is ``(msn, part)``: a part index within its parent segment;
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
 from llhls.errors import PlaylistError
-from llhls.playlist.model import MediaPlaylist, Part, Segment
+from llhls.playlist.model import MediaPlaylist, Part, Segment, exact_sum
 
 __all__ = [
     "Position",
     "Chunk",
     "chunks",
+    "last_position",
     "segment_starts",
     "segment_pdt_ms",
     "map_uris",
@@ -78,9 +80,11 @@ class Chunk:
         return self.start + self.duration
 
 
-def _parts_chunks(msn: int, parts: tuple[Part, ...], start: Fraction) -> list[Chunk]:
-    out: list[Chunk] = []
-    offset = Fraction(0)
+_ZERO = Fraction(0)
+
+
+def _parts_chunks(out: list[Chunk], msn: int, parts: tuple[Part, ...], start: Fraction) -> None:
+    offset = _ZERO
     for index, part in enumerate(parts):
         out.append(
             Chunk(
@@ -90,47 +94,71 @@ def _parts_chunks(msn: int, parts: tuple[Part, ...], start: Fraction) -> list[Ch
                 part.duration,
                 part.independent,
                 part.gap,
-                start + offset,
+                start + offset if offset else start,
                 offset,
             )
         )
         offset += part.duration
-    return out
 
 
-def chunks(pl: MediaPlaylist, *, use_parts: bool = True) -> list[Chunk]:
+def chunks(pl: MediaPlaylist, *, use_parts: bool = True, since: int | None = None) -> list[Chunk]:
     """Every fetchable unit in playback order: parts where listed, else whole segments.
 
     With ``use_parts=False`` (classic HLS) only whole segments are returned and
-    the open segment is ignored.
+    the open segment is ignored. With ``since``, only the chunks of segments
+    ``since`` and later (the same objects as in the whole list, and far cheaper
+    to get than it near the live edge).
     """
     out: list[Chunk] = []
-    start = Fraction(0)
+    segments = pl.segments
     msn = pl.first_msn
-    for seg in pl.segments:
+    first = 0 if since is None else min(max(since - msn, 0), len(segments))
+    start = exact_sum(seg.duration for seg in segments[:first]) if first else _ZERO
+    msn += first
+    for seg in segments[first:] if first else segments:
         if seg.parts and use_parts:
-            out.extend(_parts_chunks(msn, seg.parts, start))
+            _parts_chunks(out, msn, seg.parts, start)
         else:
-            out.append(Chunk(msn, None, seg.uri, seg.duration, True, seg.gap, start, Fraction(0)))
+            out.append(Chunk(msn, None, seg.uri, seg.duration, True, seg.gap, start, _ZERO))
         start += seg.duration
         msn += 1
-    if pl.open_segment is not None and use_parts:
-        out.extend(_parts_chunks(msn, pl.open_segment.parts, start))
+    if pl.open_segment is not None and use_parts and (since is None or msn >= since):
+        _parts_chunks(out, msn, pl.open_segment.parts, start)
     return out
+
+
+def last_position(pl: MediaPlaylist, *, use_parts: bool = True) -> Position | None:
+    """Position of the last chunk :func:`chunks` lists (``None`` when it lists none)."""
+    if use_parts and pl.open_segment is not None:
+        return (pl.next_msn, len(pl.open_segment.parts) - 1)
+    if not pl.segments:
+        return None
+    last = pl.segments[-1]
+    return (pl.next_msn - 1, len(last.parts) - 1 if use_parts and last.parts else 0)
+
+
+def _start_ticks(pl: MediaPlaylist) -> tuple[int, dict[int, int]]:
+    """``(den, {msn: start * den})``: segment starts as integers over a common
+    denominator, so that sums stay exact without a Fraction per addition."""
+    segments = pl.segments
+    den = math.lcm(*(s.duration.denominator for s in segments)) if segments else 1
+    ticks: dict[int, int] = {}
+    acc = 0
+    msn = pl.first_msn
+    for seg in segments:
+        ticks[msn] = acc
+        d = seg.duration
+        acc += d.numerator * (den // d.denominator)
+        msn += 1
+    if pl.open_segment is not None:
+        ticks[msn] = acc
+    return den, ticks
 
 
 def segment_starts(pl: MediaPlaylist) -> dict[int, Fraction]:
     """Start of every listed segment (open one included) in seconds from the first."""
-    starts: dict[int, Fraction] = {}
-    start = Fraction(0)
-    msn = pl.first_msn
-    for seg in pl.segments:
-        starts[msn] = start
-        start += seg.duration
-        msn += 1
-    if pl.open_segment is not None:
-        starts[msn] = start
-    return starts
+    den, ticks = _start_ticks(pl)
+    return {msn: Fraction(t, den) for msn, t in ticks.items()}
 
 
 def segment_pdt_ms(pl: MediaPlaylist) -> dict[int, Fraction]:
@@ -139,7 +167,7 @@ def segment_pdt_ms(pl: MediaPlaylist) -> dict[int, Fraction]:
     A tag dates its segment; later segments follow by adding durations, and
     earlier ones (before the first tag) by subtracting them.
     """
-    starts = segment_starts(pl)
+    den, ticks = _start_ticks(pl)
     heads: list[tuple[int, int | None]] = [
         (pl.first_msn + i, s.pdt_ms) for i, s in enumerate(pl.segments)
     ]
@@ -151,13 +179,13 @@ def segment_pdt_ms(pl: MediaPlaylist) -> dict[int, Fraction]:
         if pdt is not None:
             anchor = (msn, pdt)
         if anchor is not None:
-            out[msn] = anchor[1] + (starts[msn] - starts[anchor[0]]) * 1000
+            out[msn] = Fraction(anchor[1] * den + (ticks[msn] - ticks[anchor[0]]) * 1000, den)
     first = next(((m, p) for m, p in heads if p is not None), None)
     if first is not None:
         for msn, _ in heads:
             if msn >= first[0]:
                 break
-            out[msn] = first[1] - (starts[first[0]] - starts[msn]) * 1000
+            out[msn] = Fraction(first[1] * den - (ticks[first[0]] - ticks[msn]) * 1000, den)
     return out
 
 
@@ -271,6 +299,21 @@ def _with_segments(pl: MediaPlaylist, segments: tuple[Segment, ...]) -> MediaPla
     return dataclasses.replace(pl, skip=None, segments=segments)
 
 
+def _same_but_parts_pdt(seg: Segment, prev: Segment, any_parts: bool, any_pdt: bool) -> bool:
+    """``seg`` equals ``prev`` in every field but the parts (when ``any_parts``) and
+    the PROGRAM-DATE-TIME (when ``any_pdt``)."""
+    return (
+        seg.duration == prev.duration
+        and seg.title == prev.title
+        and seg.gap == prev.gap
+        and seg.discontinuity == prev.discontinuity
+        and seg.map == prev.map
+        and seg.byterange == prev.byterange
+        and (any_parts or seg.parts == prev.parts)
+        and (any_pdt or seg.pdt_ms == prev.pdt_ms)
+    )
+
+
 def merge_update(known: MediaPlaylist | None, update: MediaPlaylist) -> MediaPlaylist:
     """Fold a playlist response into the known playlist; returns a full playlist.
 
@@ -294,10 +337,15 @@ def merge_update(known: MediaPlaylist | None, update: MediaPlaylist) -> MediaPla
     for index, seg in enumerate(update.segments):
         prev = old.get(update.first_msn + index)
         if prev is not None and prev.uri == seg.uri:
-            if not seg.parts and prev.parts:
-                seg = dataclasses.replace(seg, parts=prev.parts)
-            if seg.pdt_ms is None and prev.pdt_ms is not None:
-                seg = dataclasses.replace(seg, pdt_ms=prev.pdt_ms)
+            keep_parts = not seg.parts and bool(prev.parts)
+            keep_pdt = seg.pdt_ms is None and prev.pdt_ms is not None
+            if (keep_parts or keep_pdt) and _same_but_parts_pdt(seg, prev, keep_parts, keep_pdt):
+                seg = prev  # exactly what the replacements below would build
+            else:
+                if keep_parts:
+                    seg = dataclasses.replace(seg, parts=prev.parts)
+                if keep_pdt:
+                    seg = dataclasses.replace(seg, pdt_ms=prev.pdt_ms)
         segments.append(seg)
     return _with_segments(update, tuple(segments))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from fractions import Fraction
+from functools import lru_cache
 from posixpath import basename, dirname
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -36,6 +37,7 @@ from player.timeline import (
     chunks,
     hint_position,
     hinted_part_uri,
+    last_position,
     live_edge,
     map_uris,
     merge_update,
@@ -56,11 +58,19 @@ logger = logging.getLogger(__name__)
 
 def resolve(base: str, uri: str) -> str:
     """``uri`` (relative to the resource at path ``base``) as an absolute path and query."""
-    joined = urlsplit(urljoin(base, uri))
-    if joined.netloc:
+    path, foreign = _resolve(base, uri)
+    if foreign:
         logger.debug("URI %r is on another origin; fetching its path on ours", uri)
+    return path
+
+
+@lru_cache(maxsize=4096)
+def _resolve(base: str, uri: str) -> tuple[str, bool]:
+    """(absolute path and query, whether ``uri`` names another origin): a pure function
+    of two strings, remembered (a live client resolves the same URIs again and again)."""
+    joined = urlsplit(urljoin(base, uri))
     path = joined.path or "/"
-    return f"{path}?{joined.query}" if joined.query else path
+    return (f"{path}?{joined.query}" if joined.query else path), bool(joined.netloc)
 
 
 def rendition_id(path: str) -> str:
@@ -80,14 +90,23 @@ def _all_parts(pl: MediaPlaylist) -> list[Part]:
 class Request:
     """Book-keeping of one request in flight."""
 
-    __slots__ = ("kind", "track", "uri", "hint", "sent_at")
+    __slots__ = ("kind", "track", "uri", "hint", "sent_at", "timeout")
 
-    def __init__(self, kind: RequestKind, track: Track | None, uri: str, hint: bool, now: float):
+    def __init__(
+        self,
+        kind: RequestKind,
+        track: Track | None,
+        uri: str,
+        hint: bool,
+        now: float,
+        timeout: float = 0.0,
+    ) -> None:
         self.kind = kind
         self.track = track
         self.uri = uri
         self.hint = hint
         self.sent_at = now
+        self.timeout = timeout
 
 
 class Track:
@@ -102,6 +121,13 @@ class Track:
         self.loaded_at = 0.0
         self.index: dict[Position, Chunk] = {}
         self.order: list[Chunk] = []
+        """The playlist's chunks from the cursor's segment on (all of them before the start)."""
+        self.last: Position | None = None
+        """Position of the playlist's last chunk."""
+        self._derived_of: MediaPlaylist | None = None
+        self._maps: dict[int, str | None] = {}
+        self._pdts: dict[int, Fraction] = {}
+        self._starts: dict[int, Fraction] = {}
         self.playlist_req: int | None = None
         self.playlist_sent_at = 0.0
         self.playlist_wait = 0.0
@@ -113,6 +139,10 @@ class Track:
         self.active = True
         self.switch_from: Track | None = None
         self.inflight: dict[str, int] = {}
+        self.segment_inflight: set[str] = set()
+        """URIs of whole segments in flight (bounded by ``max_segment_inflight``)."""
+        self.last_timeout: dict[str, float] = {}
+        """Timeout of the last failed attempt at a whole segment (the next one doubles it)."""
         self.ready: dict[str, bytes] = {}
         self.not_before: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
@@ -195,7 +225,7 @@ class Track:
             self.name,
             self.rendition.id,
             chunk.position,
-            self.order[-1].position,
+            self.last,
         )
         return True
 
@@ -218,11 +248,20 @@ class Track:
                 return whole
         return chunk
 
+    def _derive(self, pl: MediaPlaylist) -> None:
+        """Compute what :meth:`_deliver` and friends look up in ``pl``, once per playlist."""
+        if self._derived_of is not pl:
+            self._maps = map_uris(pl)
+            self._pdts = segment_pdt_ms(pl)
+            self._starts = segment_starts(pl)
+            self._derived_of = pl
+
     def _deliver(self, now: float) -> None:
         pl = self.playlist
         assert pl is not None and self.cursor is not None
-        maps = map_uris(pl)
-        pdts = segment_pdt_ms(pl)
+        self._derive(pl)
+        maps = self._maps
+        pdts = self._pdts
         while True:
             if self.stop_at is not None and self.cursor >= self.stop_at:
                 self.s.retire(self, now)
@@ -232,6 +271,8 @@ class Track:
                 if self.cursor[0] < pl.first_msn:
                     logger.warning("%s fell behind the playlist window; restarting", self.name)
                     self.cursor = None
+                    self.order = chunks(pl, use_parts=self.use_parts)  # all of them, to start
+                    self.index = {c.position: c for c in self.order}
                     self.pump(now)
                     return
                 break
@@ -266,7 +307,7 @@ class Track:
                 )
             )
             self.cursor = next_position(pl, chunk)
-        if pl.endlist and self.order and self.cursor > self.order[-1].position:
+        if pl.endlist and self.last is not None and self.cursor > self.last:
             self.ended = True
             self.s.emit(EndOfStream(self.name))
             self.s.cancel_all(self)
@@ -284,15 +325,17 @@ class Track:
         pl = self.playlist
         if pl is None or not self.seg_start_us:
             return
-        starts = segment_starts(pl)
+        self._derive(pl)
+        starts = self._starts
         known = [m for m in starts if m in self.seg_start_us]
         if not known:
             return
         ref = known[-1]
         for msn, start in starts.items():
-            self.seg_start_us.setdefault(
-                msn, self.seg_start_us[ref] + round((start - starts[ref]) * 1_000_000)
-            )
+            if msn not in self.seg_start_us:
+                self.seg_start_us[msn] = self.seg_start_us[ref] + round(
+                    (start - starts[ref]) * 1_000_000
+                )
         low = (self.cursor[0] if self.cursor else pl.first_msn) - 2
         for msn in [m for m in self.seg_start_us if m < low]:
             del self.seg_start_us[msn]
@@ -301,7 +344,8 @@ class Track:
         pl = self.playlist
         assert pl is not None and self.cursor is not None
         cfg = self.s.config
-        maps = map_uris(pl)
+        self._derive(pl)
+        maps = self._maps
         map_uri = maps.get(self.cursor[0], next(reversed(maps.values()), None))
         if map_uri is not None and map_uri != self.init_sent:
             self._fetch(now, "init", map_uri, None, None)
@@ -313,10 +357,22 @@ class Track:
                 return
             if len(self.inflight) >= cfg.max_inflight:
                 return
-            if chunk.gap or chunk.uri in self.skipped:
+            uri = chunk.uri
+            if chunk.gap or uri in self.skipped:
                 continue
-            kind: RequestKind = "segment" if chunk.part is None else "part"
-            self._fetch(now, kind, chunk.uri, chunk.msn, chunk.part)
+            if chunk.part is not None:
+                self._fetch(now, "part", uri, chunk.msn, chunk.part)
+                continue
+            # whole segments: in playback order, a bounded number at a time; nothing
+            # later (segment, part or hint) goes out before this one is on its way
+            if uri in self.ready or uri in self.inflight:
+                continue
+            if (
+                len(self.segment_inflight) >= cfg.max_segment_inflight
+                or self.not_before.get(uri, 0.0) > now
+            ):
+                return
+            self._fetch(now, "segment", uri, chunk.msn, None, duration=chunk.duration)
         hint = hinted_part_uri(pl) if self.use_parts and cfg.prefetch_hint else None
         if hint is None or pl.endlist or len(self.inflight) >= cfg.max_inflight:
             return
@@ -334,6 +390,7 @@ class Track:
         part: int | None,
         *,
         hint: bool = False,
+        duration: Fraction | None = None,
     ) -> None:
         """Request a media resource unless it is here, on its way, or backing off."""
         if uri in self.ready or uri in self.inflight or uri in self.inits:
@@ -343,10 +400,32 @@ class Track:
         pl = self.playlist
         assert pl is not None
         held = hint or (kind == "part" and (msn, part) == hint_position(pl))
-        timeout = self._blocking_timeout() if held else self.s.config.request_timeout
+        if held:
+            timeout = self._blocking_timeout()
+        elif kind == "segment" and duration is not None:
+            timeout = self._segment_timeout(uri, duration)
+        else:
+            timeout = self.s.config.request_timeout
         path = resolve(self.rendition.uri, uri)
         rid = self.s.send(now, kind, self, uri, path, msn, part, timeout, blocking=held, hint=hint)
         self.inflight[uri] = rid
+        if kind == "segment":
+            self.segment_inflight.add(uri)
+
+    def _segment_timeout(self, uri: str, duration: Fraction) -> float:
+        """Timeout of a whole-segment request: see ``SessionConfig.segment_timeout_factor``."""
+        cfg = self.s.config
+        k = cfg.segment_timeout_factor
+        seconds = float(duration)
+        timeout = max(cfg.request_timeout, k * seconds)
+        rate = self.s.segment_rate
+        if rate is not None and self.rendition.bandwidth > 0:
+            expected_bytes = self.rendition.bandwidth * seconds / 8
+            timeout = max(timeout, k * expected_bytes / rate)
+        previous = self.last_timeout.get(uri)
+        if previous is not None:
+            timeout = max(timeout, 2 * previous)
+        return timeout
 
     def _blocking_timeout(self) -> float:
         td = self.playlist.target_duration if self.playlist is not None else 6
@@ -439,8 +518,11 @@ class Track:
         self.loaded_at = now
         self.need_full = False
         self.failures = 0
-        self.order = chunks(merged, use_parts=self.use_parts)
+        # chunks behind the cursor are of no more use: list only from its segment on
+        since = self.cursor[0] if self.cursor is not None else None
+        self.order = chunks(merged, use_parts=self.use_parts, since=since)
         self.index = {c.position: c for c in self.order}
+        self.last = last_position(merged, use_parts=self.use_parts)
         self._forget_unlisted()
         self._extend_times()
         self.s.note_reports(self, merged)
@@ -451,11 +533,12 @@ class Track:
         pl = self.playlist
         assert pl is not None
         wanted = {c.uri for c in self.order if self.cursor is None or c.position >= self.cursor}
-        wanted.update(u for u in map_uris(pl).values() if u is not None)
+        self._derive(pl)
+        wanted.update(u for u in self._maps.values() if u is not None)
         hint = hinted_part_uri(pl)
         if hint is not None:
             wanted.add(hint)
-        for table in (self.ready, self.not_before, self.attempts):
+        for table in (self.ready, self.not_before, self.attempts, self.last_timeout):
             for uri in [u for u in table if u not in wanted]:
                 del table[uri]
 
@@ -471,11 +554,13 @@ class Track:
         self.ready.clear()
         self.not_before.clear()
         self.attempts.clear()
+        self.last_timeout.clear()
         self.skipped.clear()
         self.seg_start_us.clear()
         self.playlist = None
         self.order = []
         self.index = {}
+        self.last = None
         self.cursor = None
         self.stop_at = None
         self.init_sent = None
@@ -483,7 +568,9 @@ class Track:
 
     def on_media(self, req: Request, body: bytes, now: float) -> None:
         self.inflight.pop(req.uri, None)
+        self.segment_inflight.discard(req.uri)
         self.attempts.pop(req.uri, None)
+        self.last_timeout.pop(req.uri, None)
         if req.kind == "init":
             self.inits[req.uri] = body
         else:
@@ -510,6 +597,10 @@ class Track:
         skipped after ``max_media_retries`` attempts.
         """
         self.inflight.pop(req.uri, None)
+        if req.kind == "segment":
+            # the next attempt waits longer (a fast failure loses nothing by that)
+            self.segment_inflight.discard(req.uri)
+            self.last_timeout[req.uri] = max(self.last_timeout.get(req.uri, 0.0), req.timeout)
         cfg = self.s.config
         tries = self.attempts.get(req.uri, 0) + 1
         self.attempts[req.uri] = tries

@@ -13,6 +13,8 @@ quoted strings, ...).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -34,6 +36,7 @@ __all__ = [
     "PlaylistType",
     "MediaType",
     "HintType",
+    "exact_sum",
 ]
 
 PlaylistType = Literal["EVENT", "VOD"]
@@ -44,11 +47,22 @@ HintType = Literal["PART", "MAP"]
 """Values of ``EXT-X-PRELOAD-HINT:TYPE``."""
 
 
+def exact_sum(values: Iterable[Fraction | int]) -> Fraction:
+    """The exact sum of ``values`` as a Fraction: ``sum(values, Fraction(0))``, but
+    with one normalisation in all (integer numerators over a common denominator)
+    instead of one per addition."""
+    items = list(values)
+    if not items:
+        return Fraction(0)
+    den = math.lcm(*(v.denominator for v in items))
+    return Fraction(sum(v.numerator * (den // v.denominator) for v in items), den)
+
+
 def _check_text(value: str, what: str, *, quoted: bool = False, empty: bool = False) -> None:
     """Reject text a playlist line cannot carry."""
     if not empty and value == "":
         raise ValueError(f"{what} must not be empty")
-    if any(ch in value for ch in "\r\n"):
+    if "\r" in value or "\n" in value:
         raise ValueError(f"{what} must not contain a line break: {value!r}")
     if quoted and '"' in value:
         raise ValueError(f"{what} must not contain a double quote: {value!r}")
@@ -61,6 +75,8 @@ def _check_uri(uri: str, what: str) -> None:
 
 
 def _check_duration(value: Fraction, what: str) -> None:
+    if type(value) is Fraction and value.numerator >= 0:
+        return  # the common case, without a Fraction comparison
     if not isinstance(value, Fraction | int) or isinstance(value, bool):
         raise ValueError(f"{what} must be an exact Fraction, got {value!r}")
     if value < 0:
@@ -341,7 +357,7 @@ class MediaPlaylist:
     @property
     def duration(self) -> Fraction:
         """Total duration of the listed complete segments, seconds."""
-        return sum((s.duration for s in self.segments), Fraction(0))
+        return exact_sum(s.duration for s in self.segments)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,13 @@ carrying the 1-based line number.
 Decimals become exact :class:`~fractions.Fraction` values of the written digits, so
 ``parse_media(render_media(pl)) == pl`` whenever ``pl``'s decimals have at most five
 places (three for ``FRAME-RATE``); other values are rounded up by the renderer.
+
+A live client parses the same lines again on every reload (the parts, segments
+and dates near the edge), so the values of the most frequent tags (EXT-X-PART,
+EXTINF, EXT-X-PROGRAM-DATE-TIME, EXT-X-PRELOAD-HINT, EXT-X-RENDITION-REPORT) are
+remembered by their text in bounded caches. The results are immutable, so a
+cached one is indistinguishable from a fresh one; only successes are cached,
+so errors still carry their own line numbers.
 """
 
 from __future__ import annotations
@@ -52,6 +59,21 @@ _MICRO = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
 _T = TypeVar("_T")
 
 _MULTIVARIANT_TAGS = ("#EXT-X-STREAM-INF", "#EXT-X-MEDIA:", "#EXT-X-I-FRAME-STREAM-INF")
+
+_CACHE_SIZE = 4096
+"""Entries per cache of parsed tag values (emptied when full: a cheap bound)."""
+
+
+def _cached(cache: dict[str, _T], fn: Callable[[str, int], _T], value: str, line: int) -> _T:
+    """``fn(value, line)``, remembered by ``value`` (failures are not remembered)."""
+    hit = cache.get(value)
+    if hit is not None:
+        return hit
+    result = fn(value, line)
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[value] = result
+    return result
 
 
 def parse_attributes(text: str, line: int | None = None) -> dict[str, str]:
@@ -260,6 +282,31 @@ class _Header:
     endlist: bool = False
 
 
+def _extinf(value: str, line: int) -> tuple[Fraction, str | None]:
+    dur_text, _, title = value.partition(",")
+    duration = _decimal(dur_text.strip(), "EXTINF duration", line)
+    return duration, title.strip() or None
+
+
+def _checked_part(value: str, line: int) -> Part:
+    return _checked(_parse_part, value, line)
+
+
+def _checked_hint(value: str, line: int) -> PreloadHint:
+    return _checked(_parse_hint, value, line)
+
+
+def _checked_report(value: str, line: int) -> RenditionReport:
+    return _checked(_parse_report, value, line)
+
+
+_PARTS: dict[str, Part] = {}
+_EXTINFS: dict[str, tuple[Fraction, str | None]] = {}
+_PDTS: dict[str, int] = {}
+_HINTS: dict[str, PreloadHint] = {}
+_REPORTS: dict[str, RenditionReport] = {}
+
+
 def _once(current: object, tag: str, line: int) -> None:
     if current is not None:
         raise PlaylistError(f"{tag} appears twice", line)
@@ -365,9 +412,9 @@ def _header_tag(h: _Header, tag: str, value: str | None, line: int, seen_segment
             raise PlaylistError("EXT-X-SKIP after the first segment", line)
         h.skip = _checked(_parse_skip, _need(value, tag, line), line)
     elif tag == "#EXT-X-PRELOAD-HINT":
-        h.hints.append(_checked(_parse_hint, _need(value, tag, line), line))
+        h.hints.append(_cached(_HINTS, _checked_hint, _need(value, tag, line), line))
     elif tag == "#EXT-X-RENDITION-REPORT":
-        h.reports.append(_checked(_parse_report, _need(value, tag, line), line))
+        h.reports.append(_cached(_REPORTS, _checked_report, _need(value, tag, line), line))
     elif tag == "#EXT-X-ENDLIST":
         h.endlist = True
     else:
@@ -421,22 +468,21 @@ def parse_media(text: str) -> MediaPlaylist:
         if not content.startswith("#EXT"):
             continue  # a comment
         tag, value = _split_tag(content)
-        if _header_tag(h, tag, value, line, bool(segments) or not pending.empty):
-            continue
-        if tag == "#EXTINF":
-            if pending.extinf is not None:
-                raise PlaylistError("two EXTINF tags for one segment", line)
-            dur_text, _, title = _need(value, tag, line).partition(",")
-            duration = _decimal(dur_text.strip(), "EXTINF duration", line)
-            pending.extinf = (duration, title.strip() or None)
-            pending.extinf_line = line
-        elif tag == "#EXT-X-PART":
+        # the tags of every part and segment first: they make most of a live playlist
+        if tag == "#EXT-X-PART":
             if pending.extinf is not None:
                 raise PlaylistError("EXT-X-PART between EXTINF and its URI", line)
-            pending.parts.append(_checked(_parse_part, _need(value, tag, line), line))
+            pending.parts.append(_cached(_PARTS, _checked_part, _need(value, tag, line), line))
+        elif tag == "#EXTINF":
+            if pending.extinf is not None:
+                raise PlaylistError("two EXTINF tags for one segment", line)
+            pending.extinf = _cached(_EXTINFS, _extinf, _need(value, tag, line), line)
+            pending.extinf_line = line
         elif tag == "#EXT-X-PROGRAM-DATE-TIME":
             _once(pending.pdt_ms, tag, line)
-            pending.pdt_ms = parse_pdt(_need(value, tag, line), line)
+            pending.pdt_ms = _cached(_PDTS, parse_pdt, _need(value, tag, line), line)
+        elif _header_tag(h, tag, value, line, bool(segments) or not pending.empty):
+            continue
         elif tag == "#EXT-X-MAP":
             new_map = _checked(_parse_map, _need(value, tag, line), line)
             if header_map_allowed and pending.empty and h.map is None:

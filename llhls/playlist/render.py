@@ -13,6 +13,10 @@ Media playlist layout::
     per segment: DISCONTINUITY, MAP, PROGRAM-DATE-TIME, PART..., GAP, EXTINF, BYTERANGE, URI
     the open segment: DISCONTINUITY, MAP, PROGRAM-DATE-TIME, PART...
     #EXT-X-PRELOAD-HINT / RENDITION-REPORT... / ENDLIST
+
+A live origin renders the same parts, durations and dates again for every
+playlist request, so their text is remembered (bounded caches keyed by the
+values it is made of, never by object identity).
 """
 
 from __future__ import annotations
@@ -41,15 +45,36 @@ __all__ = ["render", "render_media", "render_multivariant", "format_pdt"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+_CACHE_SIZE = 4096
+"""Entries per text cache (emptied when full: a cheap bound)."""
+_PDT_TEXT: dict[int, str] = {}
+_DEC_TEXT: dict[tuple[int, int], str] = {}
+_PART_TEXT: dict[tuple[str, int, int, bool, bool, ByteRange | None], str] = {}
+
 
 def format_pdt(pdt_ms: int) -> str:
     """UTC milliseconds since the epoch as ``YYYY-MM-DDThh:mm:ss.mmmZ``."""
-    moment = _EPOCH + timedelta(milliseconds=pdt_ms)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{pdt_ms % 1000:03d}Z"
+    text = _PDT_TEXT.get(pdt_ms)
+    if text is None:
+        moment = _EPOCH + timedelta(milliseconds=pdt_ms)
+        text = f"{moment:%Y-%m-%dT%H:%M:%S}.{pdt_ms % 1000:03d}Z"
+        if len(_PDT_TEXT) >= _CACHE_SIZE:
+            _PDT_TEXT.clear()
+        _PDT_TEXT[pdt_ms] = text
+    return text
 
 
 def _dec(value: Fraction | int) -> str:
-    return format_decimal(value)
+    if not isinstance(value, Fraction | int):
+        return format_decimal(value)
+    key = (value.numerator, value.denominator)
+    text = _DEC_TEXT.get(key)
+    if text is None:
+        text = format_decimal(value)
+        if len(_DEC_TEXT) >= _CACHE_SIZE:
+            _DEC_TEXT.clear()
+        _DEC_TEXT[key] = text
+    return text
 
 
 def _q(value: str) -> str:
@@ -68,6 +93,18 @@ def _map(m: Map) -> str:
 
 
 def _part(p: Part) -> str:
+    d = p.duration
+    key = (p.uri, d.numerator, d.denominator, p.independent, p.gap, p.byterange)
+    text = _PART_TEXT.get(key)
+    if text is None:
+        text = _part_text(p)
+        if len(_PART_TEXT) >= _CACHE_SIZE:
+            _PART_TEXT.clear()
+        _PART_TEXT[key] = text
+    return text
+
+
+def _part_text(p: Part) -> str:
     attrs = [f"DURATION={_dec(p.duration)}", f"URI={_q(p.uri)}"]
     if p.independent:
         attrs.append("INDEPENDENT=YES")

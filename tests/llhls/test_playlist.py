@@ -446,3 +446,22 @@ def test_render_is_stable_for_any_fraction(durations: list[F]) -> None:
     assert render_media(again) == text
     for seg, d in zip(again.segments, durations, strict=True):
         assert d <= seg.duration < d + F(1, 10**5)
+
+
+def test_repeated_lines_parse_the_same_and_errors_keep_their_line() -> None:
+    text = (
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=0.5\n"
+        "#EXT-X-PROGRAM-DATE-TIME:2024-01-01T00:00:00.000Z\n"
+        '#EXT-X-PART:DURATION=0.5,URI="a.0",INDEPENDENT=YES\n'
+        "#EXTINF:0.5,\na.m4s\n"
+        '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="b.0"\n'
+        '#EXT-X-RENDITION-REPORT:URI="../x/m.m3u8",LAST-MSN=1,LAST-PART=0\n'
+    )
+    first, second = parse_media(text), parse_media(text)  # the second from the caches
+    assert first == second
+    assert second.segments[0].parts[0].duration == F(1, 2)
+    assert second.segments[0].pdt_ms == 1_704_067_200_000
+    bad = text.replace("#EXTINF:0.5,\n", '#EXT-X-PART:DURATION=x,URI="a.1"\n#EXTINF:0.5,\n')
+    with pytest.raises(PlaylistError) as info:
+        parse_media(bad)
+    assert info.value.line == 6

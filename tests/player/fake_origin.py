@@ -5,6 +5,13 @@ segment ``msn`` is complete at ``(msn * parts_per_segment + i + 1) * part``
 seconds. Playlists are built with :mod:`llhls.playlist.model` and rendered
 with :mod:`llhls.playlist.render`; blocking reloads and preload-hinted parts
 are answered when the media they wait for exists, plus ``rtt``.
+
+By default a response arrives whole at its answer time. With
+``Harness.link_rate`` set, response bodies then cross a link of that many
+bytes/s shared fairly by every transfer under way (processor sharing), and
+with ``Harness.enforce_timeouts`` a request not answered within its
+``Fetch.timeout`` fails with ``"timeout"`` (its transfer is abandoned), as a
+real adapter does.
 """
 
 from __future__ import annotations
@@ -69,6 +76,8 @@ class FakeOrigin:
     rtt: float = 0.02
     fault: Fault | None = None
     epoch: float = 0.0
+    segment_bytes: int = 0
+    """Pad whole-segment bodies to this many bytes (0: a short label only)."""
     log: list[tuple[float, str]] = field(default_factory=list)
 
     # -- stream state -------------------------------------------------------------------
@@ -257,7 +266,8 @@ class FakeOrigin:
         if name.startswith("seg"):
             msn = int(name[3:-4])
             if (msn + 1) * pps <= n:
-                return now + self.rtt, 200, f"{rid}:{msn}".encode()
+                body = f"{rid}:{msn}".encode()
+                return now + self.rtt, 200, body.ljust(self.segment_bytes, b".")
             return now + self.rtt, 404, b""
         return now + self.rtt, 404, b""
 
@@ -274,9 +284,22 @@ class Harness:
     _seq: int = 0
     _cancelled: set[int] = field(default_factory=set)
     drop_at: list[float] = field(default_factory=list)
+    link_rate: float | None = None
+    """Bytes/s of a link shared fairly by the bodies in transfer (``None``: no link)."""
+    enforce_timeouts: bool = False
+    """Fail a request with ``"timeout"`` when it is not answered within ``Fetch.timeout``."""
+    _deadlines: dict[int, float] = field(default_factory=dict)
+    _transfers: dict[int, tuple[list[float], int | str, bytes]] = field(default_factory=dict)
+    _link_at: float = 0.0
+    answered: list[tuple[float, int, float]] = field(default_factory=list)
+    """(time, request id, seconds since it was sent) of every response delivered."""
+    timed_out: list[tuple[float, int]] = field(default_factory=list)
+    """(time, request id) of every request failed for its timeout."""
+    _sent_at: dict[int, float] = field(default_factory=dict)
 
     def start(self, at: float) -> None:
         self.now = at
+        self._link_at = at
         self.session.start(at)
         self._drain()
 
@@ -287,39 +310,84 @@ class Harness:
                 when, status, body = self.origin.handle(action.path_and_query, self.now)
                 self._seq += 1
                 heapq.heappush(self._heap, (when, self._seq, action.request_id, status, body))
+                self._sent_at[action.request_id] = self.now
+                if self.enforce_timeouts:
+                    self._deadlines[action.request_id] = self.now + action.timeout
             elif isinstance(action, Cancel):
                 self._cancelled.add(action.request_id)
+                self._deadlines.pop(action.request_id, None)
+                self._transfers.pop(action.request_id, None)
+
+    # -- the link -------------------------------------------------------------------------
+
+    def _advance_link(self, t: float) -> None:
+        if self._transfers and self.link_rate is not None and t > self._link_at:
+            share = (t - self._link_at) * self.link_rate / len(self._transfers)
+            for remaining, _, _ in self._transfers.values():
+                remaining[0] -= share
+        self._link_at = max(self._link_at, t)
+
+    def _next_transfer(self) -> tuple[float, int] | None:
+        if not self._transfers or self.link_rate is None:
+            return None
+        rid = min(self._transfers, key=lambda r: (self._transfers[r][0][0], r))
+        left = max(0.0, self._transfers[rid][0][0])
+        return self._link_at + left * len(self._transfers) / self.link_rate, rid
+
+    def _next_deadline(self) -> tuple[float, int] | None:
+        if not self._deadlines:
+            return None
+        rid = min(self._deadlines, key=lambda r: (self._deadlines[r], r))
+        return self._deadlines[rid], rid
+
+    def _answer(self, rid: int, status: int | str, body: bytes, t: float) -> None:
+        self._deadlines.pop(rid, None)
+        if isinstance(status, str):
+            self.session.on_error(rid, status, t)
+        else:
+            self.answered.append((t, rid, t - self._sent_at.get(rid, t)))
+            self.session.on_response(rid, status, body, t)
+
+    # -- events ---------------------------------------------------------------------------
 
     def step(self) -> bool:
         """Process the next event; False when there is none."""
-        times = []
-        if self._heap:
-            times.append(self._heap[0][0])
-        timer = self.session.get_timer()
-        if timer is not None:
-            times.append(timer)
-        drops = [d for d in self.drop_at if d >= self.now]
-        if drops:
-            times.append(min(drops))
-        if not times:
+        t = self._next_time()
+        if t is None:
             return False
-        t = max(self.now, min(times))
+        self._advance_link(t)
         self.now = t
+        drops = [d for d in self.drop_at if d >= self.now]
+        deadline = self._next_deadline()
+        transfer = self._next_transfer()
         if drops and min(drops) <= t:
             self.drop_at.remove(min(drops))
             pending, self._heap = self._heap, []
             for _, _, rid, _, _ in sorted(pending):
                 if rid not in self._cancelled:
+                    self._deadlines.pop(rid, None)
                     self.session.on_error(rid, "connection lost", t)
-            self._drain()
-            return True
-        if self._heap and self._heap[0][0] <= t:
+            for rid in sorted(self._transfers):
+                self._deadlines.pop(rid, None)
+                self.session.on_error(rid, "connection lost", t)
+            self._transfers.clear()
+        elif deadline is not None and deadline[0] <= t:
+            rid = deadline[1]
+            del self._deadlines[rid]
+            self._cancelled.add(rid)  # whatever is on its way is abandoned
+            self._transfers.pop(rid, None)
+            self.timed_out.append((t, rid))
+            self.session.on_error(rid, "timeout", t)
+        elif transfer is not None and transfer[0] <= t:
+            _, status, body = self._transfers.pop(transfer[1])
+            self._answer(transfer[1], status, body, t)
+        elif self._heap and self._heap[0][0] <= t:
             _, _, rid, status, body = heapq.heappop(self._heap)
             if rid not in self._cancelled:
-                if isinstance(status, str):
-                    self.session.on_error(rid, status, t)
+                if self.link_rate is not None and body and not isinstance(status, str):
+                    self._transfers[rid] = ([float(len(body))], status, body)
                 else:
-                    self.session.on_response(rid, status, body, t)
+                    self._answer(rid, status, body, t)
         else:
             self.session.handle_timer(t)
         self._drain()
@@ -331,6 +399,7 @@ class Harness:
             if nxt is None or nxt > until:
                 break
             self.step()
+        self._advance_link(until)
         self.now = max(self.now, until)
 
     def _next_time(self) -> float | None:
@@ -339,6 +408,9 @@ class Harness:
         if timer is not None:
             times.append(timer)
         times.extend(d for d in self.drop_at if d >= self.now)
+        for event in (self._next_deadline(), self._next_transfer()):
+            if event is not None:
+                times.append(event[0])
         return max(self.now, min(times)) if times else None
 
     # -- views --------------------------------------------------------------------------

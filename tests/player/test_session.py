@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -523,3 +524,117 @@ def test_play_from_is_the_hold_back_point(start: float, expected_s: float) -> No
     assert h.delivered()[0].start_us <= play_from.start_us
     h = run(StreamSpec(), start=start, until=start + 0.3, config=SessionConfig(exact_start=False))
     assert not any(isinstance(a, PlayFrom) for _, a in h.actions)
+
+
+# -- classic HLS on a slow link ----------------------------------------------------------------
+
+SIX_S = Fraction(3, 5)  # 10 parts of 0.6 s: 6 s segments (not listed: the playlist is classic)
+SEGMENT_BYTES = 2_250_000  # 6 s of the 720p variant's BANDWIDTH (3 Mbit/s)
+
+
+def slow_classic(
+    seconds_per_segment: float, config: SessionConfig | None = None, *, until: float = 140.0
+) -> Harness:
+    """Classic HLS, 6 s segments (HOLD-BACK 18 s: the start is 3 segments back), over a
+    link on which one segment alone takes ``seconds_per_segment``; timeouts enforced."""
+    spec = StreamSpec(renditions=("720p",), part=SIX_S, low_latency=False, can_block_reload=False)
+    spec.can_skip = False
+    origin = FakeOrigin(spec, segment_bytes=SEGMENT_BYTES)
+    h = Harness(origin, Session(URL, config))
+    h.link_rate = SEGMENT_BYTES / seconds_per_segment
+    h.enforce_timeouts = True
+    h.start(100.05)  # 16 segments complete: the edge is at 96 s, the start at 78 s (msn 13)
+    h.run_until(until)
+    return h
+
+
+def max_segments_in_flight(h: Harness) -> int:
+    sent = {f.request_id: t for t, f in h.fetches() if f.kind == "segment"}
+    ends = {rid: t for t, rid, _ in h.answered if rid in sent}
+    ends.update({rid: t for t, rid in h.timed_out if rid in sent})
+    ends.update({a.request_id: t for t, a in h.actions if isinstance(a, Cancel)})
+    events = sorted([(t, 1) for t in sent.values()] + [(t, -1) for t in ends.values()])
+    level = peak = 0
+    for _, delta in events:
+        level += delta
+        peak = max(peak, level)
+    return peak
+
+
+def segment_fetches(h: Harness, msn: int) -> list[Fetch]:
+    return [f for _, f in h.fetches() if f.kind == "segment" and f.msn == msn]
+
+
+def test_classic_slow_segments_start_one_at_a_time() -> None:
+    # 8 s per 6 s segment: three at once would take 24 s each, past a fixed 10 s timeout
+    h = slow_classic(8.0)
+    delivered = h.delivered()
+    assert delivered and delivered[0].msn == 13
+    first_at = next(t for t, a in h.actions if isinstance(a, Deliver))
+    assert first_at < 100.05 + 8.5  # the first segment had the link to itself
+    assert_contiguous(delivered)
+    assert positions(delivered)[-1] >= (16, 0)
+    assert h.session.counters.get("failures", 0) == 0
+    assert max_segments_in_flight(h) == 1
+    # in playback order: each segment asked for once, in sequence
+    asked = [f.msn or 0 for _, f in h.fetches() if f.kind == "segment"]
+    assert asked == sorted(set(asked)) and asked[0] == 13
+
+
+def test_classic_segment_timeout_scales_with_duration_then_throughput() -> None:
+    h = slow_classic(8.0)
+    (first,) = segment_fetches(h, 13)
+    assert first.timeout == pytest.approx(18.0)  # 3 x 6 s: no throughput known yet
+    (second,) = segment_fetches(h, 14)
+    # 3 x (expected 2.25 MB / observed ~281 kB/s, request to last byte ~8.02 s)
+    assert second.timeout == pytest.approx(3 * 8.02, abs=0.05)
+    # the CMAF header and the playlists keep the plain request timeout
+    others = {f.timeout for _, f in h.fetches() if f.kind != "segment"}
+    assert others == {10.0}
+
+
+def test_two_segments_in_flight_when_configured() -> None:
+    h = slow_classic(7.0, SessionConfig(max_segment_inflight=2))
+    assert max_segments_in_flight(h) == 2
+    asked = [f.msn or 0 for _, f in h.fetches() if f.kind == "segment"]
+    assert asked[:2] == [13, 14] and asked == sorted(set(asked))
+    assert h.session.counters.get("failures", 0) == 0
+    assert_contiguous(h.delivered())
+
+
+def test_segment_timeout_doubles_on_retry() -> None:
+    # 25 s per segment: the first attempt (18 s) times out, the second (36 s) gets through
+    h = slow_classic(25.0, until=170.0)
+    attempts = segment_fetches(h, 13)
+    assert [f.timeout for f in attempts[:2]] == pytest.approx([18.0, 36.0])
+    assert len(attempts) == 2
+    delivered = h.delivered()
+    assert delivered and delivered[0].msn == 13
+    assert h.session.counters["failures"] == 1
+    assert max_segments_in_flight(h) == 1
+
+
+def test_segment_retry_timeouts_never_shrink() -> None:
+    # every attempt fails fast: the timeouts still grow (18, 36, 72, ...), never shrink
+    spec = StreamSpec(renditions=("720p",), part=SIX_S, low_latency=False, can_block_reload=False)
+    spec.can_skip = False
+    origin = FakeOrigin(spec)
+    origin.fault = lambda path, now: "reset" if path.endswith("seg13.m4s") else None
+    h = Harness(origin, Session(URL))
+    h.start(100.05)
+    h.run_until(110.0)
+    timeouts = [f.timeout for f in segment_fetches(h, 13)]
+    assert len(timeouts) == SessionConfig().max_media_retries
+    assert timeouts == pytest.approx([18.0 * 2**i for i in range(len(timeouts))])
+    assert h.session.counters["skipped"] == 1
+    assert h.delivered()[0].msn == 14  # given up on, playback goes on after it
+
+
+def test_low_latency_requests_keep_their_timeouts() -> None:
+    h = run(StreamSpec(renditions=("720p",)), until=33.0)
+    for _, f in h.fetches():
+        if f.blocking:
+            assert f.timeout == 3 * 2 + 2.0  # 3 target durations + margin
+        else:
+            assert f.timeout == 10.0
+    assert any(f.kind == "part" and not f.blocking for _, f in h.fetches())

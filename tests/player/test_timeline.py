@@ -27,11 +27,13 @@ from player.timeline import (
     find_chunk,
     hint_position,
     hinted_part_uri,
+    last_position,
     live_edge,
     map_uris,
     merge_update,
     next_position,
     segment_pdt_ms,
+    segment_starts,
     skip_directive,
     with_directives,
 )
@@ -252,3 +254,38 @@ def test_delta_merge_equals_full_playlist(start: float, step: float, window: int
     for mseg, fseg in zip(merged.segments, full.segments, strict=True):
         if fseg.parts:
             assert mseg.parts == fseg.parts
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    complete=st.integers(min_value=0, max_value=5),
+    with_parts=st.integers(min_value=0, max_value=5),
+    open_parts=st.integers(min_value=0, max_value=6),
+    since=st.integers(min_value=5, max_value=20),
+    use_parts=st.booleans(),
+)
+def test_chunks_since_and_last_position_agree_with_the_whole_list(
+    complete: int, with_parts: int, open_parts: int, since: int, use_parts: bool
+) -> None:
+    pl = playlist(complete=complete, with_parts=min(with_parts, complete), open_parts=open_parts)
+    listed = chunks(pl, use_parts=use_parts)
+    assert chunks(pl, use_parts=use_parts, since=since) == [c for c in listed if c.msn >= since]
+    expected = listed[-1].position if listed else None
+    assert last_position(pl, use_parts=use_parts) == expected
+
+
+def test_segment_starts_and_dates_are_exact_with_mixed_denominators() -> None:
+    durations = [Fraction(1, 3), Fraction(2, 7), Fraction(6), Fraction(1, 10)]
+    segs = tuple(
+        Segment(f"s{i}", d, pdt_ms=5_000 if i == 1 else None) for i, d in enumerate(durations)
+    )
+    pl = MediaPlaylist(target_duration=6, media_sequence=4, segments=segs)
+    starts = segment_starts(pl)
+    assert list(starts.values()) == [sum(durations[:i], Fraction(0)) for i in range(4)]
+    assert segment_pdt_ms(pl) == {
+        4: 5_000 - Fraction(1000, 3),
+        5: Fraction(5_000),
+        6: 5_000 + Fraction(2000, 7),
+        7: 5_000 + Fraction(2000, 7) + 6000,
+    }
+    assert pl.duration == sum(durations, Fraction(0))
