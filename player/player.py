@@ -693,6 +693,7 @@ class Player:
         if buffer is None or playlist is None or not part_s > 0 or not target_duration > 0:
             return None
         stats = buffer.stats(now)
+        hold_back = session.hold_back("video")
         steer = self._steering.tick(
             now,
             latency_s=latency,
@@ -702,6 +703,7 @@ class Player:
             part_s=part_s,
             target_duration_s=target_duration,
             rendition=session.current_rendition("video"),
+            nominal_s=None if hold_back is None else float(hold_back) + part_s,
         )
         if steer.jump and stats.state is not PlayState.BUFFERING and steer.target_s is not None:
             self._jump(now, steer.target_s, part_s)

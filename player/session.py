@@ -226,6 +226,14 @@ class Session:
         t = self.tracks.get(track)
         return t.playlist if t is not None else None
 
+    def hold_back(self, track: TrackName) -> Fraction | None:
+        """How far behind the live edge ``track`` starts (the configured hold-back, else
+        the playlist's PART-HOLD-BACK or HOLD-BACK), once its playlist is known."""
+        t = self.tracks.get(track)
+        if t is None or t.playlist is None:
+            return None
+        return t.hold_back_of(t.playlist)
+
     def cursor(self, track: TrackName) -> Position | None:
         """The next position ``track`` will deliver."""
         t = self.tracks.get(track)

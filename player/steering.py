@@ -16,8 +16,9 @@ and applies what :meth:`Steering.tick` returns::
 
 The base target latency is the one given, or else the latency measured when
 playback starts (what the playlist's hold-back gives on this path, less the
-startup buffer): the controller then holds the latency the player started at
-and returns to it after a stall.
+startup buffer), but at most the hold-back plus one part: the controller holds
+the latency a prompt start gives, and returns to it after a slow start or a
+stall.
 """
 
 from __future__ import annotations
@@ -163,11 +164,21 @@ class Steering:
         part_s: float,
         target_duration_s: float,
         rendition: str | None,
+        nominal_s: float | None = None,
     ) -> Steer:
-        """One control tick: what to do now."""
+        """One control tick: what to do now.
+
+        ``nominal_s``: the latency a start at the playlist's hold-back gives when the
+        first media arrives at once (hold-back + one part). Without a given target,
+        the base target is the latency at the start, but no more than this: a slow
+        first fetch does not become a standing delay.
+        """
         if not self._target_known and latency_s is not None and state is PlayState.PLAYING:
             extra = self.plan.extra_s if self.plan is not None else 0.0
-            self.controller.set_target(max(0.05, latency_s - extra))
+            base = latency_s - extra
+            if nominal_s is not None:
+                base = min(base, nominal_s)
+            self.controller.set_target(max(0.05, base))
             self._target_known = True
         if self._target_known and self.plan is not None and not self._plan_applied:
             self.controller.start(self.plan)

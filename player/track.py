@@ -229,6 +229,10 @@ class Track:
         )
         return True
 
+    def hold_back_of(self, pl: MediaPlaylist) -> Fraction:
+        """The hold-back this track starts at on playlist ``pl``."""
+        return self._hold_back(pl)
+
     def _hold_back(self, pl: MediaPlaylist) -> Fraction:
         cfg = self.s.config
         if cfg.hold_back is not None:

@@ -51,6 +51,8 @@ from llhls.errors import ConfigError, LLHLSError
 from llhls.lab.latency_plan import (
     DELIVERIES,
     PROFILES,
+    STARTUP_STAGGER_S,
+    STARTUP_TRIAL_S,
     STREAMS,
     Plan,
     Scenario,
@@ -245,11 +247,14 @@ class _Lab:
 
     async def _ours(self, scenario: Scenario, ports: list[int]) -> list[dict[str, Any]]:
         delivery = DELIVERIES[scenario.delivery]
+        trials = scenario.player == "startup"
+        duration = STARTUP_TRIAL_S if trials else self.plan.duration
+        stagger = STARTUP_STAGGER_S if trials else self.plan.stagger
         app = self.apps[scenario.stream]
         work = Path(tempfile.mkdtemp(prefix="scenario-", dir=self.tmp))
         spec = {
             "cafile": str(self.cafile),
-            "duration": self.plan.duration,
+            "duration": duration,
             "tickets": str(work / "tickets"),
             "viewers": [
                 {
@@ -257,7 +262,7 @@ class _Lab:
                     "protocol": delivery.protocol,
                     "h1_reuse": delivery.h1_reuse,
                     "zero_rtt": delivery.zero_rtt,
-                    "join_s": i * self.plan.stagger,
+                    "join_s": i * stagger,
                 }
                 for i, port in enumerate(ports)
             ],
@@ -277,7 +282,7 @@ class _Lab:
             stderr=asyncio.subprocess.PIPE,
             env=env,
         )
-        limit = self.plan.duration + self.plan.stagger * len(ports) + 150
+        limit = duration + stagger * len(ports) + 150
         try:
             _, err = await asyncio.wait_for(proc.communicate(), timeout=limit)
         except (TimeoutError, asyncio.CancelledError):
@@ -308,8 +313,10 @@ class _Lab:
         from llhls.lab.latency_stats import summarize
 
         await self.ready[scenario.stream]
-        ours = scenario.player == "ours"
+        ours = scenario.player != "hlsjs"
         count = self.plan.viewers if ours else self.plan.browser_viewers
+        if scenario.player == "startup":
+            count = self.plan.startup_trials
         start_wall = time.time()
         t0 = time.monotonic()
         viewers: list[dict[str, Any]] = []
@@ -366,7 +373,7 @@ def _checks(
             # the URL only names the viewer's relay port: leave it out
             text = re.sub(r" of starting \S+| \S+://\S+", "", str(v["error"]))
             notes.append(f"viewer {i}: {text[:120]}")
-        if scenario.player == "ours":
+        if scenario.player != "hlsjs":
             if summary.get("protocol") not in (None, delivery.protocol):
                 notes.append(f"viewer {i} used {summary.get('protocol')}")
             if delivery.zero_rtt and summary.get("zero_rtt") is not True:
@@ -458,6 +465,7 @@ async def run_latency_bench(
             "browser_viewers": plan.browser_viewers,
             "stagger_s": plan.stagger,
             "parallel": plan.parallel,
+            "startup_trials": plan.startup_trials,
             "picture": f"{LAB_SIZE[0]}x{LAB_SIZE[1]}",
         },
         "streams": {k: s.label for k, s in STREAMS.items() if k in plan.streams},
@@ -549,6 +557,15 @@ def add_latency_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--parallel", type=int, default=None, help="scenario slots at once (3; hls.js takes 2)"
     )
+    p.add_argument(
+        "--startup-trials",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cold HTTP/2, cold HTTP/3 and HTTP/3 + 0-RTT starts of LL-HLS at 100 ms RTT "
+        "(mobile), N each, one after another, for the startup comparison (12; quick 4; "
+        "0: none)",
+    )
     p.add_argument("--no-browser", action="store_true", help="leave hls.js out")
     p.add_argument(
         "--traces",
@@ -595,6 +612,7 @@ def run_bench_latency(args: argparse.Namespace, announce: Announce | None = None
         duration=args.duration,
         viewers=args.viewers,
         parallel=args.parallel,
+        startup_trials=args.startup_trials,
     )
     if not args.no_browser and any(sc.player == "hlsjs" for sc in plan.scenarios):
         from llhls.lab.browser import chromium_path

@@ -41,6 +41,10 @@ __all__ = [
     "STREAMS",
     "DELIVERIES",
     "BROWSER_DELIVERIES",
+    "STARTUP_PROFILE",
+    "STARTUP_DELIVERIES",
+    "STARTUP_STAGGER_S",
+    "STARTUP_TRIAL_S",
     "PROFILES",
     "build_plan",
     "traces_dir",
@@ -54,7 +58,7 @@ TRACES_ENV = "LLHLS_TRACES"
 DEFAULT_TRACE = "car.snaroya-smestad-report.2011-02-14_2032CET.log"
 """The HSDPA trace of the ``trace`` profile (mean 1.8 Mbit/s, 10 % of it below 0.8)."""
 
-Player = Literal["ours", "hlsjs"]
+Player = Literal["ours", "hlsjs", "startup"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,15 @@ DELIVERIES: dict[str, Delivery] = {
 }
 """Every delivery of our player, in report order."""
 
+STARTUP_PROFILE = "mobile"
+"""The profile of the startup trials (100 ms RTT)."""
+STARTUP_DELIVERIES: tuple[str, ...] = ("h2", "h3", "h3-0rtt")
+"""Deliveries compared in the startup trials."""
+STARTUP_STAGGER_S = 2.5
+"""Seconds between two startup trials (each plays :data:`STARTUP_TRIAL_S`)."""
+STARTUP_TRIAL_S = 0.5
+"""Seconds each startup trial plays after its first frame."""
+
 BROWSER_DELIVERIES: tuple[str, ...] = ("h2", "h3")
 """Deliveries hls.js is measured with (Chromium forced onto QUIC for h3)."""
 
@@ -158,7 +171,8 @@ class Scenario:
     delivery: str
     """Key of :data:`DELIVERIES`."""
     player: Player
-    """``ours`` or ``hlsjs``."""
+    """``ours``, ``hlsjs``, or ``startup``: startup trials of ours (many short cold
+    or 0-RTT starts one after another, see :data:`STARTUP_TRIAL_S`)."""
 
     @property
     def key(self) -> str:
@@ -167,7 +181,7 @@ class Scenario:
 
     def describe(self) -> str:
         """One line for people."""
-        who = "llhls play" if self.player == "ours" else "hls.js"
+        who = {"ours": "llhls play", "hlsjs": "hls.js", "startup": "startup trials"}[self.player]
         return (
             f"{STREAMS[self.stream].label} | {self.profile} | "
             f"{DELIVERIES[self.delivery].label} | {who}"
@@ -194,6 +208,8 @@ class Plan:
     """The CI-sized plan."""
     profiles: tuple[str, ...] = field(default=())
     """Profiles in the plan, in order."""
+    startup_trials: int = 0
+    """Starts per delivery in the ``startup`` scenarios."""
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -202,6 +218,8 @@ class Plan:
 
     def estimate_s(self, scenario: Scenario) -> float:
         """Rough wall seconds of one scenario (for the ETA)."""
+        if scenario.player == "startup":
+            return STARTUP_STAGGER_S * self.startup_trials + 4.0
         n = self.viewers if scenario.player == "ours" else self.browser_viewers
         startup = 2.0 + PROFILES[scenario.profile].rtt_ms / 1000 * 8
         overhead = 2.0 if scenario.player == "ours" else 3.0
@@ -234,6 +252,7 @@ def build_plan(
     duration: float | None = None,
     viewers: int | None = None,
     parallel: int | None = None,
+    startup_trials: int | None = None,
 ) -> Plan:
     """The scenarios to run. ``quick``: LL-HLS and classic 6 s on ``lan`` and ``mobile``
     with HTTP/2, HTTP/3 and HTTP/3 + 0-RTT, one hls.js scenario, short runs. Empty
@@ -247,6 +266,10 @@ def build_plan(
     deliveries = [d for d in DELIVERIES if d in (deliveries or DELIVERIES)]
     duration = duration if duration is not None else (8.0 if quick else 15.0)
     viewers = viewers if viewers is not None else (2 if quick else 3)
+    if startup_trials is None:
+        startup_trials = 4 if quick else 12
+    if not 0 <= startup_trials <= 40:
+        raise ConfigError(f"--startup-trials must be 0..40, got {startup_trials}")
     parallel = parallel if parallel is not None else 3
     if not (duration > 0 and duration <= 3600):
         raise ConfigError(f"--duration must be in (0, 3600] seconds, got {duration:g}")
@@ -272,6 +295,10 @@ def build_plan(
                 continue
             for delivery in BROWSER_DELIVERIES:
                 scenarios.append(Scenario(stream, profile, delivery, "hlsjs"))
+        if stream == "ll" and STARTUP_PROFILE in profiles and startup_trials > 0:
+            for delivery in STARTUP_DELIVERIES:
+                if delivery in deliveries:
+                    scenarios.append(Scenario(stream, STARTUP_PROFILE, delivery, "startup"))
     if not scenarios:
         raise ConfigError("the selection leaves no scenario to run")
     return Plan(
@@ -283,6 +310,7 @@ def build_plan(
         parallel=parallel,
         quick=quick,
         profiles=tuple(profiles),
+        startup_trials=startup_trials,
     )
 
 

@@ -54,6 +54,22 @@ def test_quick_plan() -> None:
     browser = [sc for sc in plan.scenarios if sc.player == "hlsjs"]
     assert [sc.key for sc in browser] == ["ll/lan/h3/hlsjs"]
     assert build_plan(quick=True, browser=False).scenarios[-1].player == "ours"
+    # startup trials of LL-HLS at 100 ms RTT, inside the LL-HLS block (its stream closes after)
+    trials = [sc for sc in plan.scenarios if sc.player == "startup"]
+    assert [sc.key for sc in trials] == [
+        "ll/mobile/h2/startup",
+        "ll/mobile/h3/startup",
+        "ll/mobile/h3-0rtt/startup",
+    ]
+    assert plan.startup_trials == 4
+    last_ll = max(i for i, sc in enumerate(plan.scenarios) if sc.stream == "ll")
+    assert plan.scenarios[last_ll].player == "startup"
+    assert not [
+        sc for sc in build_plan(quick=True, startup_trials=0).scenarios if sc.player == "startup"
+    ]
+    assert not [
+        sc for sc in build_plan(profiles=["lan"]).scenarios if sc.player == "startup"
+    ]  # no 100 ms RTT profile: no trials
     estimate = sum(plan.estimate_s(sc) * plan.weight(sc) for sc in plan.scenarios)
     assert estimate / plan.parallel < 120  # well inside the 3 minutes
 
@@ -204,6 +220,26 @@ def _results() -> dict[str, Any]:
         "scenarios": scenarios,
         "headlines": headline_ratios(scenarios),
     }
+
+
+def test_startup_trials_take_over_the_0rtt_headline() -> None:
+    results = _results()
+    scenarios = [
+        *results["scenarios"],
+        _scenario("ll", "mobile", "h2", "startup", 1.0, 0.8),
+        _scenario("ll", "mobile", "h3", "startup", 1.0, 0.7),
+        _scenario("ll", "mobile", "h3-0rtt", "startup", 1.0, 0.4),
+    ]
+    heads = {h["kind"]: h for h in headline_ratios(scenarios)}
+    assert heads["zero_rtt_over_h2_startup"]["ratio"] == pytest.approx(0.5)
+    assert heads["zero_rtt_over_h2_startup"]["player"] == "startup"
+    assert heads["zero_rtt_over_h3_startup"]["ratio"] == pytest.approx(0.4 / 0.7)
+    results["scenarios"] = scenarios
+    results["headlines"] = headline_ratios(scenarios)
+    results["plan"]["startup_trials"] = 2
+    text = render_report(results, [])
+    assert "## Startup trials" in text and "| HTTP/3 + 0-RTT | 2 | 0.40 |" in text
+    assert "2 LL-HLS starts per delivery" in text and "**0.50x**" in text
 
 
 def test_headline_ratios() -> None:

@@ -135,3 +135,18 @@ def test_a_refused_switch_makes_abr_follow_the_session() -> None:
 def test_bad_target_is_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         Steering(target_s=0.0)
+
+
+def test_a_slow_start_does_not_become_the_target() -> None:
+    s = Steering()
+    s.on_renditions(RENDITIONS, "360p")
+    s.on_handshake(0.001)
+    s.on_download(0.0, "part", 20_000, 0.001)
+    # playback began 2.5 s behind although the hold-back + a part give 0.8 s
+    assert tick(s, 1.0, 2.5, nominal_s=0.8).target_s == pytest.approx(0.8)
+    # a prompt start below the nominal figure is kept
+    s2 = Steering()
+    s2.on_renditions(RENDITIONS, "360p")
+    s2.on_handshake(0.001)
+    s2.on_download(0.0, "part", 20_000, 0.001)
+    assert tick(s2, 1.0, 0.7, nominal_s=0.8).target_s == pytest.approx(0.7)
