@@ -104,6 +104,12 @@ def add_play_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         "latency measured then); the target rises after stalls and decays back",
     )
     p.add_argument(
+        "--sync",
+        action="store_true",
+        help="viewer sync: hold exactly --target-latency (it does not rise after stalls), "
+        "so players given the same target show the same moment",
+    )
+    p.add_argument(
         "--no-catchup",
         action="store_true",
         help="keep the playout rate at 1 (no catch-up or slow-down; the target is still "
@@ -261,6 +267,8 @@ def _write_json(path: Path, data: dict[str, object]) -> None:
 def _check_paths(args: argparse.Namespace) -> None:
     if args.cafile is not None and not args.cafile.is_file():
         raise ConfigError(f"--cafile {args.cafile} is not a file")
+    if args.sync and args.target_latency is None:
+        raise ConfigError("--sync needs --target-latency S (the target every viewer shares)")
     if args.metrics is not None and not args.metrics.resolve().parent.is_dir():
         raise ConfigError(f"--metrics {args.metrics}: no such directory")
     if args.qlog is not None:
@@ -282,6 +290,7 @@ def run_play(args: argparse.Namespace) -> int:
 
 async def _play(args: argparse.Namespace) -> int:
     from player import Player
+    from player.catchup import CatchupConfig
     from player.transport import ALPNError, TLSVerificationError
 
     status = StatusLine(sys.stderr)
@@ -291,6 +300,7 @@ async def _play(args: argparse.Namespace) -> int:
         duration=args.duration,
         target_latency=args.target_latency,
         catchup=not args.no_catchup,
+        catchup_config=CatchupConfig(adapt_target=False) if args.sync else None,
         abr=not args.no_abr,
         insecure=args.insecure,
         cafile=args.cafile,

@@ -278,3 +278,56 @@ async def test_cli_tls_failure_names_the_fix(live_app: LiveApp, tmp_path: Path) 
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert "certificate" in lines[0] and "--cafile" in lines[0] and "--insecure" in lines[0]
+
+
+async def test_viewer_sync_two_players_converge_on_a_shared_target(live_app: LiveApp) -> None:
+    """Two players given the same target, joined 3 s apart, show the same moment."""
+    from player.catchup import CatchupConfig
+    from player.player import PlayerStatus
+
+    await live_app.wait_segments(2)
+    assert live_app.tls is not None
+    series: list[list[tuple[float, float]]] = [[], []]
+
+    def record(i: int) -> Any:
+        def on_status(status: PlayerStatus) -> None:
+            if status.latency_s is not None and status.latency_source == "pixels":
+                series[i].append((time.monotonic(), status.latency_s))
+
+        return on_status
+
+    async def viewer(i: int, join_s: float, duration: float) -> dict[str, Any]:
+        await asyncio.sleep(join_s)
+        player = Player(
+            live_app.url,
+            protocol="h2",
+            cafile=live_app.tls.certfile if live_app.tls is not None else None,
+            duration=duration,
+            target_latency=1.0,
+            catchup_config=CatchupConfig(adapt_target=False),
+            on_status=record(i),
+        )
+        return await player.run()
+
+    first, second = await asyncio.gather(viewer(0, 0.0, 18.0), viewer(1, 3.0, 15.0))
+    for summary in (first, second):
+        assert summary["stalls"] == 0, summary
+        assert 0.95 <= summary["min_rate"] and summary["max_rate"] <= 1.25
+    # compare at common instants over the last 5 s of the second viewer
+    end = min(series[0][-1][0], series[1][-1][0])
+    spreads = []
+    for t, lat in series[1]:
+        if t < end - 5.0:
+            continue
+        near = min(series[0], key=lambda p: abs(p[0] - t))
+        if abs(near[0] - t) <= 0.1:
+            spreads.append(abs(near[1] - lat))
+    assert len(spreads) >= 30, len(spreads)
+    log.info(
+        "viewer sync: spread max %.3f s, median %.3f s",
+        max(spreads),
+        sorted(spreads)[len(spreads) // 2],
+    )
+    assert max(spreads) <= 0.1, spreads
+    # both hold the shared target, not just each other
+    assert all(abs(lat - 1.0) <= 0.1 for t, lat in series[1] if t >= end - 5.0)

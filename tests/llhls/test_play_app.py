@@ -56,13 +56,16 @@ def test_defaults() -> None:
     assert args.protocol == "auto" and args.duration is None and args.metrics is None
     assert args.target_latency is None and not args.insecure and args.cafile is None
     assert not args.no_decode and args.qlog is None and not args.h1_no_reuse
+    assert not args.sync and not args.no_catchup and not args.no_abr
 
 
 def test_every_option() -> None:
     args = parser().parse_args(
         "play https://h:1/x.m3u8 --protocol h1 --duration 2.5 --metrics m.json "
-        "--target-latency 1 --cafile c.pem --no-decode --qlog q --h1-no-reuse".split()
+        "--target-latency 1 --cafile c.pem --no-decode --qlog q --h1-no-reuse "
+        "--sync --no-catchup --no-abr".split()
     )
+    assert args.sync and args.no_catchup and args.no_abr
     assert args.protocol == "h1" and args.duration == 2.5 and args.metrics == Path("m.json")
     assert args.target_latency == 1.0 and args.cafile == Path("c.pem")
     assert args.no_decode and args.qlog == Path("q") and args.h1_no_reuse
@@ -76,6 +79,7 @@ def test_every_option() -> None:
         "play u --duration 0",
         "play u --duration nan",
         "play u --target-latency -1",
+        "play u --target-latency 0",
         "play",
     ],
 )
@@ -100,6 +104,9 @@ def test_help_mentions_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         "--no-decode",
         "--qlog",
         "--h1-no-reuse",
+        "--sync",
+        "--no-catchup",
+        "--no-abr",
     ):
         assert option in out
 
@@ -109,6 +116,7 @@ def test_help_mentions_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     [
         ("play https://h:1/x --cafile /no/such/ca.pem", "--cafile"),
         ("play https://h:1/x --metrics /no/such/dir/m.json", "--metrics"),
+        ("play https://h:1/x --sync", "--sync needs --target-latency"),
     ],
 )
 def test_bad_paths_fail_before_playing(argv: str, message: str) -> None:
