@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from aioquic.asyncio.protocol import QuicConnectionProtocol, QuicStreamHandler
+from aioquic.asyncio.protocol import QuicStreamHandler
 from aioquic.asyncio.server import QuicServer
-from aioquic.h3.connection import H3_ALPN, ErrorCode, H3Connection, ProtocolError
+from aioquic.h3.connection import ErrorCode, ProtocolError
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
 from aioquic.h3.exceptions import H3Error
-from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 from aioquic.quic.events import (
     ConnectionTerminated,
@@ -52,6 +51,7 @@ from aioquic.tls import SessionTicket
 from llhls.errors import OriginError
 from llhls.origin.http import response_headers
 from llhls.origin.messages import Request, Response
+from llhls.quic import MAX_DATA, MAX_STREAM_DATA, H3Protocol, h3_configuration, udp_socket
 
 __all__ = [
     "H3Server",
@@ -67,14 +67,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
 """What the adapter calls for every request."""
 
-MAX_DATA = 16 * 1024 * 1024
-"""Connection flow-control window (aioquic's 1 MB default throttles segments)."""
-MAX_STREAM_DATA = 4 * 1024 * 1024
-"""Per-stream flow-control window."""
-MAX_DATAGRAM_SIZE = 1350
-"""UDP payload we send: above QUIC's 1200 minimum, below common path MTUs."""
-SOCKET_BUFFER = 4 * 1024 * 1024
-"""Requested SO_RCVBUF / SO_SNDBUF (the kernel caps it at rmem_max / wmem_max)."""
 MAX_REQUEST_BODY = 1 << 20
 """Request bodies are read and dropped; past this size the stream is refused with 413."""
 SAFE_EARLY_METHODS = frozenset({"GET", "HEAD"})
@@ -126,7 +118,7 @@ class _Stream:
         self.task: asyncio.Task[None] | None = None
 
 
-class _H3ServerProtocol(QuicConnectionProtocol):
+class _H3ServerProtocol(H3Protocol):
     """One QUIC connection: H3 events in, handler tasks out."""
 
     def __init__(
@@ -138,10 +130,8 @@ class _H3ServerProtocol(QuicConnectionProtocol):
     ) -> None:
         super().__init__(quic, stream_handler)
         self._server = server
-        self._h3 = H3Connection(quic)
         self._handshake_done = False
         self._streams: dict[int, _Stream] = {}
-        self._flush_pending = False
         self._peer = ""
         server._connections.add(self)
 
@@ -246,17 +236,6 @@ class _H3ServerProtocol(QuicConnectionProtocol):
             return
         self._flush_soon()
 
-    def _flush_soon(self) -> None:
-        """Transmit once per loop iteration however many answers were queued."""
-        if not self._flush_pending:
-            self._flush_pending = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        if self._transport is not None and not self._transport.is_closing():
-            self.transmit()
-
     # endings
 
     def _abandon(self, stream_id: int, why: str) -> None:
@@ -281,12 +260,6 @@ class _H3ServerProtocol(QuicConnectionProtocol):
         for stream in self._streams.values():
             if stream.task is not None and not stream.task.done():
                 stream.task.cancel()
-
-    def stop_timer(self) -> None:
-        """Disarm the QUIC timer once the socket is gone."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
 
 class H3Server:
@@ -392,13 +365,7 @@ async def start_h3(
     connection ends. Raises :class:`OriginError` when the certificate cannot be
     loaded, the qlog directory does not exist, or the UDP port cannot be bound.
     """
-    configuration = QuicConfiguration(
-        alpn_protocols=list(H3_ALPN),
-        is_client=False,
-        max_data=MAX_DATA,
-        max_stream_data=MAX_STREAM_DATA,
-        max_datagram_size=MAX_DATAGRAM_SIZE,
-    )
+    configuration = h3_configuration(is_client=False)
     try:
         configuration.load_cert_chain(certfile, keyfile)
     except (OSError, ValueError) as exc:
@@ -448,11 +415,8 @@ def _bind_udp(host: str, port: int) -> socket.socket:
     except (socket.gaierror, UnicodeError) as exc:
         raise OriginError(f"cannot resolve the listen address {host!r}: {exc}") from exc
     family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
+    sock = udp_socket(family, kind, proto)
     try:
-        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
         if family == socket.AF_INET6 and host in ("::", ""):
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(address)

@@ -19,7 +19,7 @@ Failures surface as :class:`TransportError` subclasses of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -191,10 +191,28 @@ def parse_origin(url: str) -> tuple[Origin, str]:
     return origin, path
 
 
-def header_dict(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    """Lower-case header names; repeated fields joined with ``, ``."""
+def header_dict(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> dict[str, str]:
+    """Lower-case header names (bytes decoded as latin-1); repeated fields joined with ``, ``."""
     out: dict[str, str] = {}
     for name, value in pairs:
-        key = name.lower()
-        out[key] = f"{out[key]}, {value}" if key in out else value
+        key, text = _text(name).lower(), _text(value)
+        out[key] = f"{out[key]}, {text}" if key in out else text
     return out
+
+
+def response_head(fields: Iterable[tuple[bytes | str, bytes | str]]) -> tuple[int, dict[str, str]]:
+    """An HTTP/2 or HTTP/3 response header block: its ``:status`` (0 when missing or
+    not a number) and its other fields as :func:`header_dict` (pseudo-headers dropped)."""
+    status = 0
+    regular: list[tuple[str, str]] = []
+    for raw_name, raw_value in fields:
+        name, value = _text(raw_name), _text(raw_value)
+        if name == ":status":
+            status = int(value) if value.isdigit() else 0
+        elif not name.startswith(":"):
+            regular.append((name, value))
+    return status, header_dict(regular)
+
+
+def _text(raw: bytes | str) -> str:
+    return raw if isinstance(raw, str) else bytes(raw).decode("latin-1")

@@ -11,25 +11,31 @@ server had closed meanwhile is retried once on a new connection.
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import h11
 
-from player.transport._common import Pending, Retry, open_tcp, request_target, ssl_context
+from player.transport._common import (
+    Call,
+    FetcherBase,
+    Pending,
+    Retry,
+    WaitQueue,
+    exchange,
+    open_tcp,
+    request_target,
+    ssl_context,
+)
 from player.transport.base import (
     USER_AGENT,
-    ALPNError,
     ConnectionLost,
     FetchResult,
     Origin,
-    RequestTimeout,
     TransportError,
-    TransportStats,
+    header_dict,
 )
 
 __all__ = ["H1Fetcher", "MAX_CONNECTIONS"]
@@ -110,7 +116,7 @@ class _H1Protocol(asyncio.Protocol):
         pending = self._pending
         if isinstance(event, h11.Response):
             if pending is not None:
-                pending.answer(event.status_code, _headers(event.headers))
+                pending.answer(event.status_code, header_dict(event.headers))
         elif isinstance(event, h11.Data):
             if pending is not None:
                 pending.chunks.append(bytes(event.data))
@@ -137,16 +143,7 @@ class _H1Protocol(asyncio.Protocol):
             pending.fail(error)
 
 
-def _headers(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in fields:
-        name = bytes(raw_name).decode("latin-1").lower()
-        value = bytes(raw_value).decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
-
-
-class H1Fetcher:
+class H1Fetcher(FetcherBase):
     """HTTP/1.1 :class:`~player.transport.base.Fetcher` over keep-alive connections.
 
     ``reuse=False`` opens one connection per request. ``max_connections``
@@ -154,6 +151,8 @@ class H1Fetcher:
     """
 
     protocol = "http/1.1"
+    _name = "HTTP/1.1"
+    _log = log
 
     def __init__(
         self,
@@ -167,12 +166,9 @@ class H1Fetcher:
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be >= 1")
-        self.origin = origin
-        """Where requests go."""
+        super().__init__(origin)
         self.reuse = reuse
         """Keep connections alive between requests."""
-        self.stats = TransportStats()
-        """Counters (see :class:`~player.transport.base.TransportStats`)."""
         self._server_name = server_name
         self._context = (
             ssl_context(cafile, insecure, ["http/1.1"]) if origin.scheme == "https" else None
@@ -181,45 +177,12 @@ class H1Fetcher:
         self._idle: list[_H1Protocol] = []
         self._busy: set[_H1Protocol] = set()
         self._opening = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._closed = False
-        self._label = origin.authority
+        self._waiters = WaitQueue()
 
     async def open(self, timeout: float = 5.0) -> None:
         """Open one keep-alive connection now (otherwise the first ``get`` connects)."""
         conn = await self._acquire(time.monotonic() + timeout)
         self._release(conn)
-
-    async def get(
-        self,
-        path_and_query: str,
-        headers: Mapping[str, str] | None = None,
-        *,
-        timeout: float = 10.0,
-    ) -> FetchResult:
-        """GET on a free (or new) connection (see the module docs)."""
-        started = time.monotonic()
-        deadline = started + timeout
-        for attempt in range(2):
-            try:
-                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    conn = await self._acquire(deadline)
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"GET {path_and_query} on {self._label} (http/1.1) timed out after "
-                    f"{timeout:g} s waiting for a free connection"
-                ) from None
-            try:
-                return await self._get_once(
-                    conn, path_and_query, headers or {}, started, deadline, timeout
-                )
-            except Retry as retry:
-                if attempt or self._closed:
-                    raise retry.error from None
-                log.debug("retrying %s on a new connection: %s", path_and_query, retry)
-            finally:
-                self._release(conn)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         """Close every connection; idempotent."""
@@ -229,43 +192,34 @@ class H1Fetcher:
             conn._fail(ConnectionLost(f"HTTP/1.1 fetcher for {self._label} closed"))
         self._idle.clear()
         self._busy.clear()
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._waiters.wake_all()
 
-    async def _get_once(
-        self,
-        conn: _H1Protocol,
-        path: str,
-        headers: Mapping[str, str],
-        started: float,
-        deadline: float,
-        timeout: float,
-    ) -> FetchResult:
-        pending = conn.request(
-            self.origin.authority, request_target(path), headers, close=not self.reuse
-        )
+    async def _attempt(self, call: Call) -> FetchResult:
+        """The request on a free (or new) connection."""
         try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                await asyncio.shield(pending.future)
+            async with asyncio.timeout(max(0.0, call.deadline - time.monotonic())):
+                conn = await self._acquire(call.deadline)
         except TimeoutError:
-            conn.close()  # the only way to abandon an HTTP/1.1 request
-            raise RequestTimeout(
-                f"GET {path} on {self._label} (http/1.1) timed out after {timeout:g} s"
-            ) from None
-        except ConnectionLost as exc:
-            if pending.answered:
-                raise
-            raise Retry(exc) from None
-        except asyncio.CancelledError:
-            conn.close()
-            raise
-        return pending.result(started, self.stats)
+            raise self._timed_out(call, " waiting for a free connection") from None
+        try:
+            target = request_target(call.path)
+            pending = conn.request(
+                self.origin.authority, target, call.headers, close=not self.reuse
+            )
+            await exchange(
+                pending,
+                call.deadline,
+                lambda _: conn.close(),  # the only way to abandon an HTTP/1.1 request
+                lambda: self._timed_out(call),
+            )
+            return pending.result(call.started, self.stats)
+        finally:
+            self._release(conn)
 
     async def _acquire(self, deadline: float) -> _H1Protocol:
         while True:
             if self._closed:
-                raise TransportError(f"the HTTP/1.1 fetcher for {self._label} is closed")
+                raise self._closed_error()
             while self._idle:
                 conn = self._idle.pop()
                 if conn.reusable and conn.error is None:
@@ -274,13 +228,7 @@ class H1Fetcher:
                 conn.close()
             if len(self._busy) + self._opening < self._max:
                 break
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+            await self._waiters.wait()
         self._opening += 1
         try:
             conn = await self._connect(deadline)
@@ -288,7 +236,7 @@ class H1Fetcher:
             self._opening -= 1
         if self._closed:
             conn.close()
-            raise TransportError(f"the HTTP/1.1 fetcher for {self._label} is closed")
+            raise self._closed_error()
         self._busy.add(conn)
         return conn
 
@@ -300,28 +248,19 @@ class H1Fetcher:
             self._idle.append(conn)
         else:
             conn.close()
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                break
+        self._waiters.wake_one()
 
     async def _connect(self, deadline: float) -> _H1Protocol:
         label = self._label
-        transport, conn, took = await open_tcp(
+        conn, took = await open_tcp(
             self.origin,
             lambda: _H1Protocol(label),
             self._context,
             self._server_name,
-            max(0.001, deadline - time.monotonic()),
+            deadline,
             "HTTP/1.1",
+            alpn=(None, "http/1.1"),
         )
-        if self._context is not None:
-            ssl_object = transport.get_extra_info("ssl_object")
-            alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
-            if alpn not in (None, "http/1.1"):
-                transport.close()
-                raise ALPNError(f"{self._label} did not agree to HTTP/1.1 over TLS (ALPN: {alpn})")
         self.stats.connections += 1
         self.stats.handshake_rtt_s = took
         log.debug("HTTP/1.1 connection %d to %s", self.stats.connections, self._label)

@@ -14,12 +14,11 @@ request that got no response before that is retried once on the new one.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import h2.config
@@ -29,16 +28,24 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from player.transport._common import Pending, Retry, open_tcp, request_target, ssl_context
+from player.transport._common import (
+    Call,
+    Pending,
+    Retry,
+    SharedConnectionFetcher,
+    WaitQueue,
+    exchange,
+    open_tcp,
+    request_fields,
+    request_target,
+    ssl_context,
+)
 from player.transport.base import (
-    USER_AGENT,
-    ALPNError,
     ConnectionLost,
     FetchResult,
     Origin,
-    RequestTimeout,
     TransportError,
-    TransportStats,
+    response_head,
 )
 
 __all__ = ["H2Fetcher", "CONNECTION_WINDOW", "STREAM_WINDOW"]
@@ -65,7 +72,7 @@ class _H2Protocol(asyncio.Protocol):
         )
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, Pending] = {}
-        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._slot_waiters = WaitQueue()
         self._flush_pending = False
         self._loop = asyncio.get_running_loop()
         self.error: TransportError | None = None
@@ -121,26 +128,13 @@ class _H2Protocol(asyncio.Protocol):
         while self.usable and (
             self._conn.open_outbound_streams >= self._conn.remote_settings.max_concurrent_streams
         ):
-            waiter = self._loop.create_future()
-            self._slot_waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._slot_waiters.remove(waiter)
+            await self._slot_waiters.wait()
         if self.error is not None:
             raise Retry(self.error)
         if self.going_away:
             raise Retry(ConnectionLost(f"{self._label} is closing the HTTP/2 connection"))
         stream_id = self._conn.get_next_available_stream_id()
-        fields = [
-            (b":method", b"GET"),
-            (b":scheme", self._scheme),
-            (b":authority", authority.encode("ascii")),
-            (b":path", path.encode("ascii")),
-            (b"user-agent", USER_AGENT.encode("ascii")),
-        ]
-        fields += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        fields = request_fields(self._scheme, authority, path, headers)
         self._conn.send_headers(stream_id, fields, end_stream=True)
         pending = Pending(self._loop.create_future())
         self._pending[stream_id] = pending
@@ -154,9 +148,9 @@ class _H2Protocol(asyncio.Protocol):
                 return stream_id
         return None
 
-    def cancel(self, pending: Pending) -> None:
+    def cancel(self, pending: Pending | None) -> None:
         """Abandon a request (timeout or cancellation): RST_STREAM CANCEL."""
-        stream_id = self.stream_of(pending)
+        stream_id = self.stream_of(pending) if pending is not None else None
         if stream_id is None:
             return
         del self._pending[stream_id]
@@ -164,7 +158,7 @@ class _H2Protocol(asyncio.Protocol):
             with contextlib.suppress(h2.exceptions.H2Error):
                 self._conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
             self._flush_soon()
-        self._wake_one()
+        self._slot_waiters.wake_one()
 
     def probe(self) -> None:
         """PING the server; unless something arrives within :data:`PROBE_S`, the
@@ -198,7 +192,7 @@ class _H2Protocol(asyncio.Protocol):
         if isinstance(event, h2.events.ResponseReceived):
             pending = self._pending.get(event.stream_id or 0)
             if pending is not None:
-                status, fields = _response_headers(event.headers or [])
+                status, fields = response_head(event.headers or [])
                 pending.answer(status, fields)
         elif isinstance(event, h2.events.DataReceived):
             stream_id = event.stream_id or 0
@@ -216,18 +210,18 @@ class _H2Protocol(asyncio.Protocol):
                     pending.finish()
                 else:
                     pending.fail(ConnectionLost(f"{self._label} ended a stream without a response"))
-            self._wake_one()
+            self._slot_waiters.wake_one()
         elif isinstance(event, h2.events.StreamReset):
             pending = self._pending.pop(event.stream_id or 0, None)
             if pending is not None:
                 pending.fail(
                     ConnectionLost(f"{self._label} reset the HTTP/2 stream ({event.error_code!s})")
                 )
-            self._wake_one()
+            self._slot_waiters.wake_one()
         elif isinstance(event, h2.events.ConnectionTerminated):
             self._goaway(event)
         elif isinstance(event, h2.events.RemoteSettingsChanged):
-            self._wake_all()
+            self._slot_waiters.wake_all()
 
     def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
         self.going_away = True
@@ -239,7 +233,7 @@ class _H2Protocol(asyncio.Protocol):
             self._pending.pop(stream_id).fail(error)
         if event.error_code not in (None, h2.errors.ErrorCodes.NO_ERROR):
             self._fail(error)
-        self._wake_all()
+        self._slot_waiters.wake_all()
 
     def _fail(self, error: TransportError) -> None:
         if self.error is None:
@@ -248,20 +242,7 @@ class _H2Protocol(asyncio.Protocol):
         pending, self._pending = self._pending, {}
         for item in pending.values():
             item.fail(error)
-        self._wake_all()
-
-    def _wake_one(self) -> None:
-        while self._slot_waiters:
-            waiter = self._slot_waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-    def _wake_all(self) -> None:
-        waiters, self._slot_waiters = self._slot_waiters, collections.deque()
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._slot_waiters.wake_all()
 
     def _flush_soon(self) -> None:
         if not self._flush_pending:
@@ -275,23 +256,7 @@ class _H2Protocol(asyncio.Protocol):
             self._transport.write(data)
 
 
-def _response_headers(
-    fields: Iterable[tuple[bytes | str, bytes | str]],
-) -> tuple[int, dict[str, str]]:
-    status = 0
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in fields:
-        name = raw_name.decode("latin-1") if isinstance(raw_name, bytes) else raw_name
-        value = raw_value.decode("latin-1") if isinstance(raw_value, bytes) else raw_value
-        if name == ":status":
-            status = int(value) if value.isdigit() else 0
-        elif not name.startswith(":"):
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return status, headers
-
-
-class H2Fetcher:
+class H2Fetcher(SharedConnectionFetcher[_H2Protocol]):
     """HTTP/2 :class:`~player.transport.base.Fetcher` over one TCP connection.
 
     ``server_name`` (default: the host) is the TLS name checked; ``cafile``
@@ -300,6 +265,8 @@ class H2Fetcher:
     """
 
     protocol = "h2"
+    _name = "HTTP/2"
+    _log = log
 
     def __init__(
         self,
@@ -309,42 +276,13 @@ class H2Fetcher:
         cafile: Path | None = None,
         insecure: bool = False,
     ) -> None:
-        self.origin = origin
-        """Where requests go."""
-        self.stats = TransportStats()
-        """Counters (see :class:`~player.transport.base.TransportStats`)."""
+        super().__init__(origin)
         self._server_name = server_name
         self._context = ssl_context(cafile, insecure, ["h2"]) if origin.scheme == "https" else None
-        self._conn: _H2Protocol | None = None
-        self._lock = asyncio.Lock()
-        self._closed = False
-        self._label = origin.authority
 
     async def open(self, timeout: float = 5.0) -> None:
         """Connect now (otherwise the first ``get`` connects)."""
         await self._connection(time.monotonic() + timeout)
-
-    async def get(
-        self,
-        path_and_query: str,
-        headers: Mapping[str, str] | None = None,
-        *,
-        timeout: float = 10.0,
-    ) -> FetchResult:
-        """GET on a new stream of the shared connection (see the module docs)."""
-        started = time.monotonic()
-        deadline = started + timeout
-        for attempt in range(2):
-            conn = await self._connection(deadline)
-            try:
-                return await self._get_once(
-                    conn, path_and_query, headers or {}, started, deadline, timeout
-                )
-            except Retry as retry:
-                if attempt or self._closed:
-                    raise retry.error from None
-                log.debug("retrying %s on a new connection: %s", path_and_query, retry)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         """Close the connection; idempotent."""
@@ -354,73 +292,35 @@ class H2Fetcher:
             conn.close()
             conn._fail(ConnectionLost(f"HTTP/2 fetcher for {self._label} closed"))
 
-    async def _get_once(
-        self,
-        conn: _H2Protocol,
-        path: str,
-        headers: Mapping[str, str],
-        started: float,
-        deadline: float,
-        timeout: float,
-    ) -> FetchResult:
+    async def _get_once(self, conn: _H2Protocol, call: Call) -> FetchResult:
         sent_at = time.monotonic()
-        pending: Pending | None = None
-        try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                pending = await conn.request(self.origin.authority, request_target(path), headers)
-                await asyncio.shield(pending.future)
-        except TimeoutError:
-            if pending is not None:
-                conn.cancel(pending)
+
+        def timed_out() -> TransportError:
             if conn.last_received <= sent_at:
                 conn.probe()
-            raise RequestTimeout(
-                f"GET {path} on {self._label} (h2) timed out after {timeout:g} s"
-            ) from None
-        except ConnectionLost as exc:
-            if pending is not None and pending.answered:
-                raise
-            raise Retry(exc) from None
-        except asyncio.CancelledError:
-            if pending is not None:
-                conn.cancel(pending)
-            raise
-        assert pending is not None
-        return pending.result(started, self.stats)
+            return self._timed_out(call)
 
-    async def _connection(self, deadline: float) -> _H2Protocol:
-        if self._closed:
-            raise TransportError(f"the HTTP/2 fetcher for {self._label} is closed")
-        conn = self._conn
-        if conn is not None and conn.usable:
-            return conn
-        async with self._lock:
-            if self._closed:
-                raise TransportError(f"the HTTP/2 fetcher for {self._label} is closed")
-            if self._conn is not None and self._conn.usable:
-                return self._conn
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = None
-            label, tls = self._label, self._context is not None
-            transport, conn, took = await open_tcp(
-                self.origin,
-                lambda: _H2Protocol(label, tls),
-                self._context,
-                self._server_name,
-                max(0.001, deadline - time.monotonic()),
-                "HTTP/2",
-            )
-            if self._context is not None:
-                ssl_object = transport.get_extra_info("ssl_object")
-                alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
-                if alpn != "h2":
-                    transport.close()
-                    raise ALPNError(
-                        f"{self._label} did not agree to HTTP/2 over TLS (ALPN: {alpn or 'none'})"
-                    )
-            self.stats.connections += 1
-            self.stats.handshake_rtt_s = took
-            self._conn = conn
-            log.debug("HTTP/2 connection %d to %s", self.stats.connections, self._label)
-            return conn
+        request = conn.request(self.origin.authority, request_target(call.path), call.headers)
+        pending = await exchange(request, call.deadline, conn.cancel, timed_out)
+        return pending.result(call.started, self.stats)
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    async def _new_connection(self, deadline: float) -> _H2Protocol:
+        label, tls = self._label, self._context is not None
+        conn, took = await open_tcp(
+            self.origin,
+            lambda: _H2Protocol(label, tls),
+            self._context,
+            self._server_name,
+            deadline,
+            "HTTP/2",
+            alpn=("h2",),
+        )
+        self.stats.connections += 1
+        self.stats.handshake_rtt_s = took
+        log.debug("HTTP/2 connection %d to %s", self.stats.connections, self._label)
+        return conn

@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aioquic.asyncio.protocol import QuicConnectionProtocol, QuicStreamHandler
-from aioquic.h3.connection import H3_ALPN, ErrorCode, H3Connection
+from aioquic.asyncio.protocol import QuicStreamHandler
+from aioquic.h3.connection import ErrorCode
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
@@ -44,17 +44,26 @@ from aioquic.quic.logger import QuicFileLogger
 from aioquic.tls import SessionTicket
 
 from llhls.errors import ConfigError
-from player.transport._common import Pending, Retry, consume, fresh, request_target
+from llhls.quic import MAX_DATA, MAX_STREAM_DATA, H3Protocol, h3_configuration, udp_socket
+from player.transport._common import (
+    Call,
+    Pending,
+    Retry,
+    SharedConnectionFetcher,
+    consume,
+    exchange,
+    fresh,
+    request_fields,
+    request_target,
+)
 from player.transport.base import (
-    USER_AGENT,
     ConnectionLost,
     FetchResult,
     Origin,
-    RequestTimeout,
     TLSVerificationError,
     TransportError,
-    TransportStats,
     UnreachableError,
+    response_head,
 )
 from player.transport.tickets import TicketCache
 
@@ -62,14 +71,6 @@ __all__ = ["H3Fetcher", "MAX_DATA", "MAX_STREAM_DATA"]
 
 log = logging.getLogger(__name__)
 
-MAX_DATA = 16 * 1024 * 1024
-"""Connection flow-control window we grant the server."""
-MAX_STREAM_DATA = 4 * 1024 * 1024
-"""Per-stream flow-control window we grant the server."""
-MAX_DATAGRAM_SIZE = 1350
-"""UDP payload we send: above QUIC's 1200 minimum, below common path MTUs."""
-SOCKET_BUFFER = 4 * 1024 * 1024
-"""Requested SO_RCVBUF / SO_SNDBUF."""
 TICKET_WAIT_S = 1.0
 """How long :meth:`H3Fetcher.close` waits for the fresh session ticket."""
 CLOSE_WAIT_S = 1.0
@@ -78,7 +79,7 @@ _CRYPTO_ERROR = 0x100
 """QUIC CRYPTO_ERROR range start: 0x100 + TLS alert."""
 
 
-class _ClientProtocol(QuicConnectionProtocol):
+class _ClientProtocol(H3Protocol):
     """One QUIC connection of an :class:`H3Fetcher`."""
 
     def __init__(
@@ -89,12 +90,8 @@ class _ClientProtocol(QuicConnectionProtocol):
         label: str,
     ) -> None:
         super().__init__(quic, stream_handler)
-        # Created here, not after the handshake: the first request must be
-        # able to leave in the 0-RTT packets.
-        self._h3 = H3Connection(quic)
         self._label = label
         self._pending: dict[int, Pending] = {}
-        self._flush_pending = False
         self.started = time.monotonic()
         self.handshake: asyncio.Future[HandshakeCompleted] = self._loop.create_future()
         self.handshake.add_done_callback(consume)
@@ -114,14 +111,7 @@ class _ClientProtocol(QuicConnectionProtocol):
         if self.error is not None:
             raise Retry(self.error)
         stream_id = self._quic.get_next_available_stream_id()
-        fields = [
-            (b":method", b"GET"),
-            (b":scheme", b"https"),
-            (b":authority", authority.encode("ascii")),
-            (b":path", path.encode("ascii")),
-            (b"user-agent", USER_AGENT.encode("ascii")),
-        ]
-        fields += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        fields = request_fields(b"https", authority, path, headers)
         self._h3.send_headers(stream_id, fields, end_stream=True)
         pending = Pending(self._loop.create_future())
         self._pending[stream_id] = pending
@@ -137,16 +127,6 @@ class _ClientProtocol(QuicConnectionProtocol):
         with contextlib.suppress(ValueError, RuntimeError):
             self._quic.stop_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
         self._flush_soon()
-
-    def _flush_soon(self) -> None:
-        if not self._flush_pending:
-            self._flush_pending = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        if self._transport is not None and not self._transport.is_closing():
-            self.transmit()
 
     # aioquic hooks
 
@@ -195,7 +175,7 @@ class _ClientProtocol(QuicConnectionProtocol):
             return
         if isinstance(event, HeadersReceived):
             if not pending.answered:
-                status, headers = _parse_response_headers(event.headers)
+                status, headers = response_head(event.headers)
                 if 100 <= status < 200:  # interim response: wait for the final one
                     return
                 if not 200 <= status <= 999:
@@ -248,27 +228,8 @@ class _ClientProtocol(QuicConnectionProtocol):
                 self.close(error_code=ErrorCode.H3_NO_ERROR)
         self._fail(error)
 
-    def stop_timer(self) -> None:
-        """Disarm the QUIC timer (the socket is gone)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
-
-def _parse_response_headers(fields: list[tuple[bytes, bytes]]) -> tuple[int, dict[str, str]]:
-    status = 0
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in fields:
-        value = raw_value.decode("latin-1")
-        if raw_name == b":status":
-            status = int(value) if value.isdigit() else 0
-        elif not raw_name.startswith(b":"):
-            name = raw_name.decode("latin-1").lower()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return status, headers
-
-
-class H3Fetcher:
+class H3Fetcher(SharedConnectionFetcher[_ClientProtocol]):
     """HTTP/3 :class:`~player.transport.base.Fetcher` over one QUIC connection.
 
     ``server_name`` (default: the host) is the TLS name checked and the key of
@@ -279,6 +240,8 @@ class H3Fetcher:
     """
 
     protocol = "h3"
+    _name = "HTTP/3"
+    _log = log
 
     def __init__(
         self,
@@ -295,61 +258,27 @@ class H3Fetcher:
             raise ConfigError("HTTP/3 needs an https:// URL")
         if qlog_dir is not None and not qlog_dir.is_dir():
             raise ConfigError(f"the qlog directory {qlog_dir} does not exist")
-        self.origin = origin
-        """Where requests go."""
+        super().__init__(origin)
         self.server_name = server_name or origin.host
         """TLS server name (SNI and certificate check) and ticket cache key."""
-        self.stats = TransportStats()
-        """Counters (see :class:`~player.transport.base.TransportStats`)."""
         self._cafile = cafile
         self._insecure = insecure
         self._qlog = QuicFileLogger(str(qlog_dir)) if qlog_dir is not None else None
         self._tickets = (tickets or TicketCache()) if use_tickets else None
         self._ticket: SessionTicket | None = None
-        self._conn: _ClientProtocol | None = None
         self._transport: asyncio.DatagramTransport | None = None
-        self._lock = asyncio.Lock()
-        self._closed = False
-        self._label = origin.authority
 
     # public API
 
     async def open(self, timeout: float = 5.0) -> None:
         """Connect now and wait for the handshake (otherwise the first ``get`` connects)."""
-        conn = await self._connection()
+        conn = await self._connection(time.monotonic() + timeout)
         conn.transmit()
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(conn.handshake)
         except TimeoutError:
-            error = UnreachableError(
-                f"no QUIC handshake with {self._label} within {timeout:g} s "
-                "(UDP blocked or no HTTP/3 server there?)"
-            )
-            conn.abort(error)
-            raise error from None
-
-    async def get(
-        self,
-        path_and_query: str,
-        headers: Mapping[str, str] | None = None,
-        *,
-        timeout: float = 10.0,
-    ) -> FetchResult:
-        """GET on a new stream of the shared connection (see the module docs)."""
-        started = time.monotonic()
-        deadline = started + timeout
-        for attempt in range(2):
-            conn = await self._connection()
-            try:
-                return await self._get_once(
-                    conn, path_and_query, headers or {}, started, deadline, timeout
-                )
-            except Retry as retry:
-                if attempt or self._closed:
-                    raise retry.error from None
-                log.debug("retrying %s on a new connection: %s", path_and_query, retry)
-        raise AssertionError("unreachable")  # pragma: no cover
+            raise self._no_handshake(conn, timeout) from None
 
     async def close(self) -> None:
         """Close the connection (after waiting briefly for a fresh session ticket)."""
@@ -381,61 +310,34 @@ class H3Fetcher:
 
     # internals
 
-    async def _get_once(
-        self,
-        conn: _ClientProtocol,
-        path: str,
-        headers: Mapping[str, str],
-        started: float,
-        deadline: float,
-        timeout: float,
-    ) -> FetchResult:
+    async def _get_once(self, conn: _ClientProtocol, call: Call) -> FetchResult:
         sent_at = time.monotonic()
-        stream_id, pending = conn.request(self.origin.authority, request_target(path), headers)
-        try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                await asyncio.shield(pending.future)
-        except TimeoutError:
-            conn.cancel(stream_id)
-            raise self._timeout_error(conn, path, timeout, sent_at) from None
-        except ConnectionLost as exc:
-            if pending.answered:
-                raise
-            raise Retry(exc) from None
-        except asyncio.CancelledError:
-            conn.cancel(stream_id)
-            raise
-        return pending.result(started, self.stats)
+        target = request_target(call.path)
+        stream_id, pending = conn.request(self.origin.authority, target, call.headers)
+        await exchange(
+            pending,
+            call.deadline,
+            lambda _: conn.cancel(stream_id),
+            lambda: self._timeout_error(conn, call, sent_at),
+        )
+        return pending.result(call.started, self.stats)
 
-    def _timeout_error(
-        self, conn: _ClientProtocol, path: str, timeout: float, sent_at: float
-    ) -> TransportError:
+    def _timeout_error(self, conn: _ClientProtocol, call: Call, sent_at: float) -> TransportError:
         if not conn.handshake.done():
-            error: TransportError = UnreachableError(
-                f"no QUIC handshake with {self._label} within {timeout:g} s "
-                "(UDP blocked or no HTTP/3 server there?)"
-            )
-            conn.abort(error)
-            return error
+            return self._no_handshake(conn, call.timeout)
         if conn.last_received <= sent_at:
             # Not even an ACK since the request left: the path or the server is gone.
             conn.abort(ConnectionLost(f"HTTP/3 connection to {self._label} went silent"))
-        return RequestTimeout(f"GET {path} on {self._label} (h3) timed out after {timeout:g} s")
+        return self._timed_out(call)
 
-    async def _connection(self) -> _ClientProtocol:
-        if self._closed:
-            raise TransportError(f"the HTTP/3 fetcher for {self._label} is closed")
-        conn = self._conn
-        if conn is not None and conn.usable:
-            return conn
-        async with self._lock:
-            if self._closed:
-                raise TransportError(f"the HTTP/3 fetcher for {self._label} is closed")
-            if self._conn is not None and self._conn.usable:
-                return self._conn
-            self._drop_connection()
-            self._conn = await self._new_connection()
-            return self._conn
+    def _no_handshake(self, conn: _ClientProtocol, timeout: float) -> UnreachableError:
+        """Give up on ``conn`` (its handshake took too long): the error to raise."""
+        error = UnreachableError(
+            f"no QUIC handshake with {self._label} within {timeout:g} s "
+            "(UDP blocked or no HTTP/3 server there?)"
+        )
+        conn.abort(error)
+        return error
 
     def _drop_connection(self) -> None:
         conn, transport = self._conn, self._transport
@@ -447,14 +349,8 @@ class H3Fetcher:
             transport.close()
 
     def _configuration(self) -> QuicConfiguration:
-        configuration = QuicConfiguration(
-            alpn_protocols=list(H3_ALPN),
-            is_client=True,
-            max_data=MAX_DATA,
-            max_stream_data=MAX_STREAM_DATA,
-            max_datagram_size=MAX_DATAGRAM_SIZE,
-            server_name=self.server_name,
-            quic_logger=self._qlog,
+        configuration = h3_configuration(
+            is_client=True, server_name=self.server_name, quic_logger=self._qlog
         )
         if self._insecure:
             configuration.verify_mode = ssl.CERT_NONE
@@ -467,7 +363,9 @@ class H3Fetcher:
         configuration.session_ticket = ticket
         return configuration
 
-    async def _new_connection(self) -> _ClientProtocol:
+    async def _new_connection(self, deadline: float) -> _ClientProtocol:
+        """Start a connection (not waiting for the handshake: the first request goes out
+        with it, and its own timeout bounds both, so ``deadline`` is not needed here)."""
         loop = asyncio.get_running_loop()
         host, port = self.origin.host, self.origin.port
         try:
@@ -475,11 +373,8 @@ class H3Fetcher:
         except (OSError, UnicodeError) as exc:
             raise UnreachableError(f"cannot resolve {host!r}: {exc}") from exc
         family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
+        sock = udp_socket(family, kind, proto)
         try:
-            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
             sock.setblocking(False)
             # A connected UDP socket reports ICMP port unreachable (fast failure).
             sock.connect(address)

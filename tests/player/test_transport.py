@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from llhls.origin.messages import Request, Response
 from llhls.origin.tls import TLSFiles, ensure_self_signed
 from player.transport import (
     H3_GRACE_S,
+    ConnectionLost,
     Fetcher,
     H1Fetcher,
     H2Fetcher,
@@ -27,10 +29,13 @@ from player.transport import (
     RequestTimeout,
     TicketCache,
     TLSVerificationError,
+    TransportError,
     UnreachableError,
     connect,
     parse_origin,
 )
+from player.transport._common import Pending, Retry, WaitQueue, exchange
+from player.transport.base import header_dict, response_head
 
 Choice = Literal["auto", "h3", "h2", "h1"]
 
@@ -202,7 +207,8 @@ async def test_timeout_then_connection_still_usable(
     fetcher = _fetcher(origin, protocol, tickets)
     try:
         assert (await fetcher.get("/bytes?n=5")).status == 200
-        with pytest.raises(RequestTimeout, match="timed out"):
+        message = f"GET /hold on 127.0.0.1:{origin.tcp.port} ({fetcher.protocol}) timed out"
+        with pytest.raises(RequestTimeout, match=rf"^{re.escape(message)} after 0\.2 s$"):
             await fetcher.get("/hold", timeout=0.2)
         for _ in range(100):  # the server sees the abandoned request go away
             if origin.app.holding == 0:
@@ -476,3 +482,90 @@ async def test_h3_client_writes_a_qlog_trace(
     traces = list(qlog.glob("*.qlog"))
     assert len(traces) == 1
     assert '"vantage_point"' in traces[0].read_text()
+
+
+# The pieces the three transports share.
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("fetcher", "name"),
+    [
+        (lambda o: H1Fetcher(o), "HTTP/1.1"),
+        (lambda o: H2Fetcher(o), "HTTP/2"),
+        (lambda o: H3Fetcher(o, use_tickets=False), "HTTP/3"),
+    ],
+)
+async def test_a_closed_fetcher_refuses_requests(fetcher: Any, name: str) -> None:
+    where, _ = parse_origin("https://127.0.0.1:9/")
+    closed: Fetcher = fetcher(where)
+    await closed.close()
+    await closed.close()  # idempotent
+    with pytest.raises(TransportError, match=rf"^the {name} fetcher for 127\.0\.0\.1:9 is closed$"):
+        await closed.get("/", timeout=1.0)
+
+
+def test_response_heads_and_header_fields() -> None:
+    fields: list[tuple[bytes | str, bytes | str]] = [
+        (b":status", b"206"),
+        (b"X-A", b"1"),
+        ("x-a", "2"),
+        (b":other", b"dropped"),
+        (b"x-b", "\xe9".encode("latin-1")),
+    ]
+    assert response_head(fields) == (206, {"x-a": "1, 2", "x-b": "\xe9"})
+    assert response_head([(b":status", b"2x"), (b"x", b"y")]) == (0, {"x": "y"})
+    assert header_dict([(b"Host", b"a"), ("HOST", "b")]) == {"host": "a, b"}
+
+
+@pytest.mark.asyncio
+async def test_wait_queue_wakes_in_turn() -> None:
+    queue = WaitQueue()
+    woken: list[int] = []
+
+    async def waiter(n: int) -> None:
+        await queue.wait()
+        woken.append(n)
+
+    tasks = [asyncio.ensure_future(waiter(n)) for n in range(4)]
+    await asyncio.sleep(0)
+    tasks[0].cancel()  # a waiter that gave up is skipped
+    await asyncio.sleep(0)
+    queue.wake_one()
+    await asyncio.sleep(0)
+    assert woken == [1]
+    queue.wake_all()
+    await asyncio.gather(*tasks[1:])
+    assert woken == [1, 2, 3]
+    queue.wake_one()  # nobody waiting: nothing happens
+
+
+@pytest.mark.asyncio
+async def test_exchange_timeouts_and_lost_connections() -> None:
+    loop = asyncio.get_running_loop()
+    abandoned: list[Pending | None] = []
+
+    async def never_sent() -> Pending:
+        await asyncio.sleep(10)
+        raise AssertionError("not reached")
+
+    with pytest.raises(RequestTimeout, match="late"):
+        await exchange(
+            never_sent(),
+            time.monotonic() + 0.05,
+            abandoned.append,
+            lambda: RequestTimeout("late"),
+        )
+    assert abandoned == [None]
+
+    unanswered = Pending(loop.create_future())
+    loop.call_soon(unanswered.fail, ConnectionLost("gone"))
+    with pytest.raises(Retry):
+        await exchange(unanswered, time.monotonic() + 5, abandoned.append, RequestTimeout)
+
+    answered = Pending(loop.create_future())
+    answered.answer(200, {})
+    loop.call_soon(answered.fail, ConnectionLost("gone mid-body"))
+    with pytest.raises(ConnectionLost, match="mid-body"):
+        await exchange(answered, time.monotonic() + 5, abandoned.append, RequestTimeout)
+    assert abandoned == [None]
