@@ -23,6 +23,11 @@ The control laws are named pure functions, tested on tables:
   throughput too close to the bitrate;
 * :func:`required_latency` — the latency the observed delivery delays require
   (the floor catch-up never goes below: only affordable buffer is spent);
+* :func:`history_delay` — a high quantile of the delivery delays of the last
+  ``history_s`` seconds: with ``history_s > 0`` it raises the floor (and the
+  target) ahead of trouble and decays as the memory forgets (off by default);
+* :func:`edge_late` — the buffer drains faster than parts arrive: slow down
+  before it runs low (with ``late_edge_buffer_s > 0``; off by default);
 * :func:`raise_target_after_stall` / :func:`decay_target` — the target rises
   after stalls by what the variability requires and decays back when healthy;
 * :func:`jump_needed` — jump to live only beyond 3 target durations;
@@ -65,6 +70,8 @@ __all__ = [
     "high_delay",
     "spread",
     "required_latency",
+    "history_delay",
+    "edge_late",
     "stall_pressure",
     "raise_target_after_stall",
     "quiet_after_stall",
@@ -90,6 +97,9 @@ Grade = Literal["excellent", "good", "fair", "poor"]
 
 _EPS = 1e-9
 
+JUMP_RESTART_S = 10.0
+"""Playback restarting this soon after a jump to live is that jump's restart, not a stall."""
+
 
 @dataclass(frozen=True, slots=True)
 class CatchupConfig:
@@ -111,11 +121,11 @@ class CatchupConfig:
     At most half the wanted viewer spread."""
     exit_s: float = 0.015
     """Stop correcting when the latency is this close to the target (hysteresis)."""
-    low_buffer_s: float = 0.1
+    low_buffer_s: float = 0.3
     """Slow down to ``min_rate`` when less than this is buffered ..."""
-    recover_buffer_s: float = 0.25
+    recover_buffer_s: float = 0.5
     """... until this much is buffered again."""
-    margin_s: float = 0.06
+    margin_s: float = 0.1
     """Safety kept above the delivery delays: the buffer left before a late part."""
     default_delay_s: float = 0.25
     """Delivery delay assumed until enough parts have arrived."""
@@ -135,14 +145,14 @@ class CatchupConfig:
     """The live edge counts as stalled when no part arrived for this many part durations."""
     min_headroom: float = 1.25
     """Catch-up is gated off when throughput / bitrate is below this."""
-    min_catchup_buffer_s: float = 0.3
+    min_catchup_buffer_s: float = 0.7
     """Catch-up starts and goes on only with at least this much buffered: a part that is
     late right now is not spent on (the latency floor covers the usual delays)."""
     min_samples: int = 8
     """Catch-up waits for this many delivery-delay samples (after the start)."""
     adapt_target: bool = True
     """Raise the target after stalls (and with variability) and let it decay back."""
-    stall_bump_s: float = 0.1
+    stall_bump_s: float = 0.2
     """Least rise of the target at each stall."""
     max_boost_s: float = 4.0
     """Highest rise of the target above ``target_s``."""
@@ -161,6 +171,19 @@ class CatchupConfig:
     burst_fraction: float = 0.5
     """A part arriving sooner than this fraction of its duration after the previous
     one comes from a backlog (after a stall, at startup): not a delay sample."""
+    history_s: float = 0.0
+    """Long memory of the delivery delays (backlog arrivals after a stall included):
+    :func:`history_delay` over it sets a floor under the target ahead of trouble; it
+    forgets, so the floor decays when the network is healthy again (0: off)."""
+    history_quantile: float = 0.95
+    """Quantile of the delays in the long memory that the target must cover."""
+    history_backlog: bool = True
+    """Count the backlog fetched after a stall in the long memory (an outage's length)."""
+    late_edge_parts: float = 1.5
+    """The live edge is late when no part arrived for this many part durations ..."""
+    late_edge_buffer_s: float = 0.0
+    """... and then, with less than this buffered, the controller slows down
+    (:func:`edge_late`): the buffer is draining faster than parts arrive (0: off)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.min_rate <= 1 <= self.max_rate:
@@ -188,12 +211,18 @@ class CatchupConfig:
             "burst_fraction",
             "drain_s",
             "min_catchup_buffer_s",
+            "history_s",
+            "late_edge_buffer_s",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("decay_half_life_s", "edge_stall_parts", "jump_target_durations"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 < self.history_quantile <= 1:
+            raise ValueError(f"history_quantile must be in (0, 1], got {self.history_quantile}")
+        if not self.late_edge_parts > 0:
+            raise ValueError(f"late_edge_parts must be positive, got {self.late_edge_parts}")
         if self.min_headroom < 0:
             raise ValueError(f"min_headroom must be >= 0, got {self.min_headroom}")
         if self.window_parts < 2:
@@ -333,17 +362,19 @@ def next_mode(
     buffer_s: float,
     health: Health,
     config: CatchupConfig,
+    late: bool = False,
 ) -> Mode:
     """The dual-threshold state machine (the caller handles ``waiting``).
 
-    * buffer below ``low_buffer_s``: ``low_buffer`` until ``recover_buffer_s``;
+    * buffer below ``low_buffer_s``, or the live edge ``late`` (:func:`edge_late`):
+      ``low_buffer`` until ``recover_buffer_s`` is buffered and the edge is on time;
     * ``catchup`` is entered above ``enter_s`` (healthy, affordable, at least
       ``min_catchup_buffer_s`` buffered) and kept while the error and the
       affordable reduction exceed ``exit_s`` (and it stays healthy and buffered);
     * ``ahead`` is entered below ``-enter_s`` and kept while below ``-exit_s``.
     """
     cfg = config
-    if buffer_s < cfg.low_buffer_s:
+    if buffer_s < cfg.low_buffer_s or late:
         return "low_buffer"
     if mode == "low_buffer" and buffer_s < cfg.recover_buffer_s:
         return "low_buffer"
@@ -415,9 +446,41 @@ def spread(delays: Sequence[float], min_samples: int = 8) -> float | None:
     return ordered[-4] - ordered[len(ordered) // 2]
 
 
-def required_latency(delays: Sequence[float], part_s: float, config: CatchupConfig) -> float:
-    """The latency the delivery delays require: ``part + high delay + margin``."""
-    return part_s + max(0.0, high_delay(delays, config)) + config.margin_s
+def history_delay(delays: Sequence[float], quantile: float, min_samples: int = 8) -> float | None:
+    """The ``quantile`` (nearest rank) of the delivery delays of the long memory
+    (``None`` with fewer than ``min_samples``): how late parts came over the last
+    minute, outages included, where :func:`high_delay` sees only the last seconds."""
+    if len(delays) < max(1, min_samples):
+        return None
+    ordered = sorted(delays)
+    rank = min(len(ordered) - 1, max(0, math.ceil(quantile * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def required_latency(
+    delays: Sequence[float],
+    part_s: float,
+    config: CatchupConfig,
+    history_s: float | None = None,
+) -> float:
+    """The latency the delivery delays require: ``part + high delay + margin``, the high
+    delay being the larger of the recent one (:func:`high_delay`) and ``history_s``
+    (:func:`history_delay` of the long memory, when known)."""
+    high = high_delay(delays, config)
+    if history_s is not None:
+        high = max(high, history_s)
+    return part_s + max(0.0, high) + config.margin_s
+
+
+def edge_late(
+    edge_age_s: float | None, part_s: float, buffer_s: float, config: CatchupConfig
+) -> bool:
+    """Whether the buffer drains faster than parts arrive: no part for
+    ``late_edge_parts`` part durations while less than ``late_edge_buffer_s`` is
+    buffered. The controller then slows down before the buffer runs low."""
+    if edge_age_s is None or config.late_edge_buffer_s <= 0:
+        return False
+    return edge_age_s > config.late_edge_parts * part_s and buffer_s < config.late_edge_buffer_s
 
 
 def stall_pressure(recent_stalls: int) -> float:
@@ -589,6 +652,8 @@ class Controller:
         self._stall_started: float | None = None
         self._stall_ends: deque[float] = deque()
         self._part_s = 0.2
+        self._history: deque[tuple[float, float]] = deque()
+        self._fresh = True
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -616,13 +681,39 @@ class Controller:
         """
         self._part_s = duration_s
         delay = delivery_delay(latency_s, buffer_before_s, duration_s)
+        self._fresh = delay <= self._normal_delay(duration_s)
         playing = self._state is PlayState.PLAYING
+        backlog = not playing
         if playing and self._drain_until is not None:
             if delay <= self._normal_delay(duration_s) or now >= self._drain_until:
                 self._drain_until = None  # the backlog is through: parts arrive live again
             else:
                 playing = False
-        self.window.add(now, delay, duration_s, sample=playing)
+                backlog = True
+        sample = self.window.add(now, delay, duration_s, sample=playing)
+        started = self._last_stall_end is not None
+        if self.config.history_s > 0 and started:
+            if sample or (backlog and self.config.history_backlog):
+                self._history.append((now, delay))
+
+    def history_delay(self, now: float) -> float | None:
+        """:func:`history_delay` of the long memory as of ``now``."""
+        cfg = self.config
+        hist = self._history
+        while hist and now - hist[0][0] > cfg.history_s:
+            hist.popleft()
+        if not hist:
+            return None
+        return history_delay([d for _, d in hist], cfg.history_quantile, cfg.min_samples)
+
+    def _edge_is_live(self, now: float, part_s: float) -> bool:
+        """Whether a jump would land on a moving live edge: the latest part arrived
+        recently and fresh. During an outage, or while the origin (or the network)
+        still delivers a backlog, the edge itself is behind and a jump gains nothing."""
+        last = self.window.last_arrival
+        if last is None or now - last > self.config.edge_stall_parts * part_s:
+            return False
+        return self._fresh
 
     def _normal_delay(self, part_s: float) -> float:
         delays = self.window.delays
@@ -636,15 +727,17 @@ class Controller:
         dt = 0.0 if self._last_update is None else max(0.0, now - self._last_update)
         self._last_update = now
         self._part_s = obs.part_s
-        required = required_latency(self.window.delays, obs.part_s, cfg)
+        required = required_latency(self.window.delays, obs.part_s, cfg, self.history_delay(now))
         self._track_state(now, obs, required)
         if cfg.adapt_target:
             self._adapt(now, dt, required)
         jump = False
         if obs.latency_s is not None and obs.state in (PlayState.PLAYING, PlayState.STALLED):
             error = obs.latency_s - self.target_s
-            if jump_needed(error, obs.target_duration_s, cfg) and (
-                self._last_jump is None or now - self._last_jump >= cfg.jump_cooldown_s
+            if (
+                jump_needed(error, obs.target_duration_s, cfg)
+                and self._edge_is_live(now, obs.part_s)
+                and (self._last_jump is None or now - self._last_jump >= cfg.jump_cooldown_s)
             ):
                 self._last_jump = now
                 jump = True
@@ -662,7 +755,8 @@ class Controller:
         health = assess_health(self.window.jitter(), since, edge, headroom, obs.part_s, cfg, quiet)
         affordable = obs.latency_s - required
         mode: Mode = "idle" if self.mode == "waiting" else self.mode
-        self.mode = next_mode(mode, error, affordable, obs.buffer_s, health, cfg)
+        late = edge_late(edge, obs.part_s, obs.buffer_s, cfg)
+        self.mode = next_mode(mode, error, affordable, obs.buffer_s, health, cfg, late)
         desired = rate(self.mode, error, affordable, cfg)
         self._apply(now, desired)
         return Decision(self.rate, self.target_s, self.mode, jump, health, required)
@@ -677,8 +771,8 @@ class Controller:
         if self._changed_at is not None and now - self._changed_at < cfg.dwell_s - 1e-6:
             return
         new = round(slew(self.rate, desired, cfg.step), 4)
-        if abs(new - 1.0) < 1e-3:
-            new = 1.0
+        if abs(new - 1.0) < 1e-3 and abs(1.0 - self.rate) <= cfg.step + 1e-9:
+            new = 1.0  # snap to unit speed, never by more than one step
         if new != self.rate:
             self.rate = new
             self._changed_at = now
@@ -699,7 +793,11 @@ class Controller:
             self._stall_started = now
         if playing and self._quiet_since is None:
             # playback (re)started: after a stall, raise the target by what is required
-            if self._state is not PlayState.BUFFERING or self._last_stall_end is not None:
+            # The restart after our own jump to live is no stall: the outage that led
+            # to it (if any) already raised the target; the jump's gap is no evidence.
+            jumped = self._last_jump is not None and now - self._last_jump <= JUMP_RESTART_S
+            restarted = self._state is not PlayState.BUFFERING or self._last_stall_end is not None
+            if restarted and not jumped:
                 started = self._stall_started if self._stall_started is not None else now
                 ends = self._stall_ends
                 if ends and started - ends[-1] <= cfg.merge_stalls_s:

@@ -38,6 +38,7 @@ from llhls.lab.traces import Capacity, ConstantRate, load_trace
 from player.catchup import CatchupConfig, Controller
 
 __all__ = [
+    "TracesMissing",
     "OURS",
     "POLICIES",
     "Job",
@@ -74,6 +75,18 @@ SYNC_TARGET_S = 1.5
 """The shared target of the sync scenario."""
 FRONTIER_TARGETS = (1.5, 2.0, 2.5)
 """Extra base targets ours runs at on the traces (``ours@T``): its latency/stall frontier."""
+
+
+class TracesMissing(FileNotFoundError):
+    """The shared network traces directory is missing (or holds no trace)."""
+
+    def __init__(self, path: Path, why: str = "not found") -> None:
+        super().__init__(
+            f"network traces directory {why}: {path} "
+            "(pass --traces DIR or set LLHLS_TRACES; the bench expects ../shared/traces/network "
+            "beside the checkout)"
+        )
+        self.path = path
 
 
 def default_traces_dir() -> Path:
@@ -349,11 +362,17 @@ def run_control_bench(
     workers: int | None = None,
     trace_seconds: float | None = None,
 ) -> BenchResults:
-    """Run the bench, write ``results.json``, ``control.md`` and plots into ``out_dir``."""
+    """Run the bench, write ``results.json``, ``control.md`` and plots into ``out_dir``.
+
+    Raises :class:`TracesMissing` (before running anything) when ``traces_dir`` (default
+    :func:`default_traces_dir`) is not a directory or holds no trace file."""
     started = time.perf_counter()
-    jobs = plan_jobs(quick, traces_dir or default_traces_dir(), trace_seconds)
+    traces_dir = traces_dir or default_traces_dir()
+    if not traces_dir.is_dir():
+        raise TracesMissing(traces_dir)
+    jobs = plan_jobs(quick, traces_dir, trace_seconds)
     if not any(j.kind == "trace" for j in jobs):
-        logger.warning("no traces found in %s: trace scenarios skipped", traces_dir)
+        raise TracesMissing(traces_dir, "holds no trace file")
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     # longest first, so the pool is not left waiting on one long trace at the end
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i].seconds)

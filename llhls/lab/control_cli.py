@@ -12,6 +12,7 @@ Wire into ``llhls/cli.py``::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +44,23 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_bench_control(args: argparse.Namespace) -> int:
-    """Run ``llhls bench control`` from parsed arguments; prints the Markdown report."""
-    from llhls.lab.control_bench import run_control_bench
+    """Run ``llhls bench control`` from parsed arguments; prints the Markdown report.
 
-    results = run_control_bench(
-        args.out,
-        args.quick,
-        traces_dir=args.traces,
-        workers=args.workers,
-        trace_seconds=args.trace_seconds,
-    )
+    Returns 2 (with the missing directory named on stderr) when the shared network
+    traces are not there."""
+    from llhls.lab.control_bench import TracesMissing, run_control_bench
+
+    try:
+        results = run_control_bench(
+            args.out,
+            args.quick,
+            traces_dir=args.traces,
+            workers=args.workers,
+            trace_seconds=args.trace_seconds,
+        )
+    except TracesMissing as exc:
+        print(f"llhls bench control: {exc}", file=sys.stderr, flush=True)
+        return 2
     text = (args.out / "control.md").read_text()
     print(text, flush=True)
     if args.report is not None:

@@ -49,7 +49,7 @@ def test_quick_latency_bench(tmp_path: Path) -> None:
         assert (out / f"{name}.png").stat().st_size > 1000
     # progress: one line per scenario with counts, elapsed and ETA
     progress = [line for line in lines if line.startswith("[")]
-    assert len(progress) == len(results["scenarios"]) == (13 if browser else 12)
+    assert len(progress) == len(results["scenarios"]) == (16 if browser else 15)
     assert progress[-1].startswith(f"[{len(progress)}/{len(progress)}]") and "ETA" in progress[-1]
 
     ll = _find(results, "ll/lan/h2/ours")
@@ -68,8 +68,15 @@ def test_quick_latency_bench(tmp_path: Path) -> None:
     zero = next(sc for sc in results["scenarios"] if sc["key"] == "ll/lan/h3-0rtt/ours")
     assert all(v["summary"]["zero_rtt"] is True for v in zero["viewers"])
     assert all(v["summary"]["latency_source"] == "pixels" for v in zero["viewers"])
+    # the startup trials: 4 starts per delivery, 0-RTT accepted on each of its own
+    trials = next(sc for sc in results["scenarios"] if sc["key"] == "ll/mobile/h3-0rtt/startup")
+    assert len(trials["viewers"]) == 4
+    assert all(v["summary"]["zero_rtt"] is True for v in trials["viewers"])
+    assert "Startup trials" in report
     kinds = {h["kind"] for h in results["headlines"]}
     assert {"classic6_over_ll_h3", "zero_rtt_over_h2_startup"} <= kinds
+    zero_head = next(h for h in results["headlines"] if h["kind"] == "zero_rtt_over_h2_startup")
+    assert zero_head["player"] == "startup"
     assert "Headline ratios" in report and "| LL-HLS | HTTP/2 |" in report
     if browser:
         hlsjs = _find(results, "ll/lan/h3/hlsjs")

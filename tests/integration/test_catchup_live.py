@@ -77,7 +77,8 @@ def recovery(samples: list[dict[str, Any]]) -> tuple[float, float, float]:
     return t_end, float("inf"), peak
 
 
-def test_player_recovers_its_target_after_the_origin_pauses(tmp_path: Path) -> None:
+def run_with_pause(tmp_path: Path, pause_s: float) -> dict[str, Any]:
+    """`llhls play` for PLAY_S seconds while `llhls live` stops for ``pause_s``."""
     live, url = start_live(tmp_path)
     metrics = tmp_path / "run.json"
     try:
@@ -103,7 +104,7 @@ def test_player_recovers_its_target_after_the_origin_pauses(tmp_path: Path) -> N
         )
         time.sleep(PAUSE_AT_S)
         live.send_signal(signal.SIGSTOP)
-        time.sleep(PAUSE_S)
+        time.sleep(pause_s)
         live.send_signal(signal.SIGCONT)
         out, err = play.communicate(timeout=PLAY_S + 30)
         assert play.returncode == 0, err
@@ -115,7 +116,12 @@ def test_player_recovers_its_target_after_the_origin_pauses(tmp_path: Path) -> N
         except subprocess.TimeoutExpired:
             live.kill()
             live.communicate()
-    summary = json.loads(metrics.read_text())
+    summary: dict[str, Any] = json.loads(metrics.read_text())
+    return summary
+
+
+def test_player_recovers_its_target_after_the_origin_pauses(tmp_path: Path) -> None:
+    summary = run_with_pause(tmp_path, PAUSE_S)
     samples = summary["samples"]
     assert all(tuple(s) == SAMPLE_KEYS for s in samples)
     assert summary["latency_source"] == "pixels"
@@ -133,3 +139,22 @@ def test_player_recovers_its_target_after_the_origin_pauses(tmp_path: Path) -> N
     # the target is reported in every sample once playback started
     playing = [s for s in samples if s["latency_s"] is not None]
     assert all(s["target_s"] is not None for s in playing[10:])
+
+
+def test_player_far_behind_jumps_to_live(tmp_path: Path) -> None:
+    """A 9 s freeze: once the origin delivers live again the player is more than 3
+    target durations behind and jumps to live instead of catching up for 40 s."""
+    summary = run_with_pause(tmp_path, 9.0)
+    samples = [s for s in summary["samples"] if s["latency_s"] is not None]
+    brief = {k: v for k, v in summary.items() if k != "samples"}
+    peak = max(range(len(samples)), key=lambda i: samples[i]["latency_s"])
+    print(brief, samples[peak])
+    assert samples[peak]["latency_s"] > 6.0, "the pause did not put the player far behind"
+    # the jump: back near the target within seconds of the peak (not on a stale edge)
+    after = samples[peak + 1 :]
+    back = next((s for s in after if s["latency_s"] < s["target_s"] + 0.5), None)
+    assert back is not None and back["t"] - samples[peak]["t"] < 4.0, (samples[peak], back)
+    assert abs(after[-1]["latency_s"] - after[-1]["target_s"]) <= 0.1, after[-1]
+    # the jump's own restart does not raise the target again
+    assert after[-1]["target_s"] <= samples[peak]["target_s"] + 0.01, after[-1]
+    assert summary["stalls"] == 2, brief  # the outage and the jump

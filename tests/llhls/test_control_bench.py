@@ -13,11 +13,13 @@ import pytest
 from llhls.lab.control_bench import (
     OURS,
     POLICIES,
+    TracesMissing,
     add_bench_parser,
     default_traces_dir,
     make_policy,
     plan_jobs,
     run_bench_control,
+    run_control_bench,
 )
 from player.catchup import Controller
 
@@ -65,3 +67,25 @@ def test_quick_bench_via_the_cli_hooks(tmp_path: Path) -> None:
     if importlib.util.find_spec("matplotlib") is not None:
         for name in ("stall_2s.png", "sync.png"):
             assert (out / name).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_missing_traces_fail_clearly_with_exit_code_2(
+    tmp_path: Path, make: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    traces = tmp_path / "no-such-traces"
+    if make == "empty":
+        traces.mkdir()
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="bench")
+    add_bench_parser(sub)
+    out = tmp_path / "out"
+    args = parser.parse_args(["control", "--quick", "--out", str(out), "--traces", str(traces)])
+    started = time.perf_counter()
+    assert run_bench_control(args) == 2
+    assert time.perf_counter() - started < 5  # fails before simulating anything
+    err = capsys.readouterr().err
+    assert str(traces) in err and "traces directory" in err
+    assert not (out / "results.json").exists()
+    with pytest.raises(TracesMissing, match="no-such-traces"):
+        run_control_bench(out, True, traces_dir=traces)
