@@ -61,6 +61,8 @@ def _check_name(value: str, what: str) -> None:
 
 def check_positive(value: Fraction, what: str) -> None:
     """Raise ValueError unless ``value`` is a positive exact number (Fraction or int)."""
+    if type(value) is Fraction and value.numerator > 0:
+        return  # the common case, without the ABC checks and a Fraction comparison
     if isinstance(value, bool) or not isinstance(value, Fraction | int) or value <= 0:
         raise ValueError(f"{what} must be a positive Fraction (never a float), got {value!r}")
 

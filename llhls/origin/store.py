@@ -20,6 +20,11 @@ Playlist upkeep (``llhls-server-rules.md``):
   part files stay fetchable 3 TD after their tags go.
 * Playlists are rendered (and gzipped) at most once per stream version and the
   bytes shared among all requests.
+
+Publishing is the simulator's hot path, so the store keeps what only changes when it
+does: values derived from the (immutable) spec, each complete segment's and part's
+playlist tags (a segment's reset when its part tags go), rendition reports and delta
+skip counts; a closed segment's bytes are joined from its parts on first request.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from itertools import islice
 
 from llhls.origin.specs import (
     PartStatus,
@@ -62,10 +69,10 @@ from llhls.playlist.render import render_media, render_multivariant
 from llhls.playlist.rules import (
     can_skip_until,
     hold_back,
+    media_version,
     part_duration_ok,
     part_hold_back,
     part_tag_horizon,
-    required_version,
     segment_duration_ok,
     skip_boundary,
 )
@@ -94,6 +101,8 @@ class _Part:
     duration: Fraction
     independent: bool
     pdt_us: int
+    tag: Part | None = None
+    """Its EXT-X-PART model, made on first use (a part never changes)."""
 
 
 @dataclass(slots=True)
@@ -104,11 +113,20 @@ class _Seg:
     discontinuity: bool
     parts: list[_Part] = field(default_factory=list)
     duration: Fraction = Fraction(0)
+    """Set when the segment closes (or is added whole)."""
     data: bytes | None = None
+    """Its bytes: a whole segment's, or its parts' joined on first request."""
+    joinable: bool = False
+    """Complete, still fetchable, and :attr:`data` may come from its parts (which keep
+    their bytes for it)."""
     closed_at: float = 0.0
     show_parts: bool = True
     parts_expire: float | None = None
     parts_freed: bool = False
+    tags_until: Fraction = Fraction(0)
+    """Its part tags go once the playlist's end passes this (start + 3 TD)."""
+    tag: Segment | None = None
+    """Its playlist model once complete; reset when its part tags go."""
 
 
 @dataclass(slots=True)
@@ -123,9 +141,30 @@ class _Rendition:
     has_media: bool = False
     ever_discontinuity: bool = False
     discontinuity_sequence: int = 0
-    longest_playlist: Fraction = Fraction(0)
     retired: deque[tuple[_Seg, float]] = field(default_factory=deque)
     dropping: deque[_Seg] = field(default_factory=deque)
+    tagged: deque[_Seg] = field(default_factory=deque)
+    """Listed segments that showed part tags when appended, oldest first; a prefix of
+    them may have lost their tags to the window since."""
+    appended: bool = False
+    """A segment was listed since the last trim: the window may have to slide."""
+    # The longest playlist (listed segments and open parts, measured after each trim)
+    # is kept lazily: listed and open segments are contiguous, so after a trim the
+    # playlist spans ``end - span_start``, which only grows until the window slides.
+    span_start: Fraction = Fraction(0)
+    """Start of the first listed (else the open) segment, as of the last trim."""
+    trimmed_end: Fraction = Fraction(0)
+    """``end`` at the last trim."""
+    longest_before: Fraction = Fraction(0)
+    """The longest playlist measured while the span started earlier."""
+    changed: int = 0
+    """Store version of the rendition's last change."""
+    report: tuple[int, RenditionReport | None] | None = None
+    """Its rendition report, with :attr:`changed` when it was made."""
+    skip_key: tuple[int, int] = (-1, -1)
+    """First MSN and count of the listed segments :attr:`skip_count` belongs to."""
+    skip_count: int = 0
+    """Leading listed segments a delta update skips."""
 
 
 @dataclass(slots=True)
@@ -133,7 +172,73 @@ class _Stream:
     spec: StreamSpec
     renditions: dict[str, _Rendition]
     version: int
+    info: StreamInfo
+    # Derived from the (immutable) spec once, rather than on every call:
+    td: int
+    part_target: Fraction | None
+    """The declared PART-TARGET (``None``: classic HLS)."""
+    window: Fraction
+    tag_horizon: Fraction
+    tag_horizon_s: float
+    skip_until: Fraction
+    nominal_parts: int
+    """Parts per segment at PART-TARGET (1 without parts)."""
+    server_control: ServerControl
+    map: Map
     ended: bool = False
+
+
+def _new_stream(spec: StreamSpec, first_msn: int) -> _Stream:
+    td = spec.target_duration
+    pt = spec.declared_part_target
+    horizon = part_tag_horizon(td)
+    skip_until = can_skip_until(td)
+    return _Stream(
+        spec=spec,
+        renditions={r.id: _Rendition(spec=r, next_msn=first_msn) for r in spec.renditions},
+        version=0,
+        info=StreamInfo(
+            name=spec.name,
+            target_duration=td,
+            part_target=pt,
+            renditions=tuple(r.id for r in spec.renditions),
+            audio_renditions=tuple(r.id for r in spec.renditions if r.kind == "audio"),
+            ended=False,
+            can_block_reload=spec.can_block_reload,
+        ),
+        td=td,
+        part_target=pt,
+        window=spec.effective_window,
+        tag_horizon=horizon,
+        tag_horizon_s=float(horizon),
+        skip_until=skip_until,
+        nominal_parts=math.ceil(spec.segment_target / pt) if pt is not None else 1,
+        server_control=ServerControl(
+            can_block_reload=spec.can_block_reload,
+            can_skip_until=skip_until,
+            hold_back=hold_back(td),
+            part_hold_back=part_hold_back(pt) if pt is not None else None,
+        ),
+        map=Map(init_uri()),
+    )
+
+
+def _free_parts(seg: _Seg) -> None:
+    for part in seg.parts:
+        part.data = b""
+
+
+def _segment_bytes(seg: _Seg) -> bytes | None:
+    """A complete segment's bytes (``None``: no longer kept)."""
+    if seg.data is None and seg.joinable:
+        seg.data = b"".join(p.data for p in seg.parts)
+        if seg.parts_freed:
+            _free_parts(seg)  # kept only for this
+    return seg.data
+
+
+def _as_fraction(value: Fraction) -> Fraction:
+    return value if type(value) is Fraction else Fraction(value)
 
 
 class Store:
@@ -155,9 +260,11 @@ class Store:
         """Bumps on every change; waiters re-check when it changes."""
         return self._version
 
-    def _bump(self, st: _Stream) -> None:
+    def _bump(self, st: _Stream, r: _Rendition | None = None) -> None:
         self._version += 1
         st.version = self._version
+        if r is not None:
+            r.changed = self._version
 
     def add_stream(self, spec: StreamSpec, first_msn: int = 0) -> None:
         """Create a stream; ``first_msn`` numbers its first segment (e.g. to continue
@@ -166,8 +273,7 @@ class Store:
             raise ValueError(f"stream {spec.name!r} exists already")
         if isinstance(first_msn, bool) or not isinstance(first_msn, int) or first_msn < 0:
             raise ValueError(f"first_msn must be a non-negative int, got {first_msn!r}")
-        rends = {r.id: _Rendition(spec=r, next_msn=first_msn) for r in spec.renditions}
-        self._streams[spec.name] = _Stream(spec=spec, renditions=rends, version=0)
+        self._streams[spec.name] = _new_stream(spec, first_msn)
         self._bump(self._streams[spec.name])
 
     def _live(self, name: str, rid: str) -> tuple[_Stream, _Rendition]:
@@ -185,7 +291,7 @@ class Store:
         """Set the CMAF header (``init.mp4``) of a rendition; call before its first part."""
         st, r = self._live(name, rid)
         r.init = bytes(data)
-        self._bump(st)
+        self._bump(st, r)
 
     def add_part(
         self,
@@ -208,7 +314,8 @@ class Store:
         EXT-X-DISCONTINUITY before the segment.
         """
         st, r = self._live(name, rid)
-        if st.spec.part_target is None:
+        declared = st.part_target
+        if declared is None:
             raise ValueError(f"stream {name!r} has no parts (classic HLS): use add_segment")
         check_positive(duration, "part duration")
         if r.open is not None and msn == r.open.msn + 1 and index == 0:
@@ -220,25 +327,23 @@ class Store:
         elif msn != r.open.msn or index != len(r.open.parts):
             expected = f"{r.open.msn}.{len(r.open.parts)}"
             raise ValueError(f"{name}/{rid}: expected part {expected}, got {msn}.{index}")
-        declared = st.spec.declared_part_target
-        assert declared is not None
-        if not part_duration_ok(Fraction(duration), declared, exempt=True):
+        d = _as_fraction(duration)
+        if not part_duration_ok(d, declared, exempt=True):
             logger.warning(
                 "%s/%s part %d.%d lasts %s s, above PART-TARGET %s s",
                 name,
                 rid,
                 msn,
                 index,
-                float(duration),
+                float(d),
                 float(declared),
             )
-        r.open.parts.append(_Part(bytes(data), Fraction(duration), independent, pdt_us))
-        r.open.duration += Fraction(duration)
-        r.end += Fraction(duration)
+        r.open.parts.append(_Part(bytes(data), d, independent, pdt_us))
+        r.end += d
         r.has_media = True
         r.ever_discontinuity |= discontinuity
         self._trim(st, r, now)
-        self._bump(st)
+        self._bump(st, r)
 
     def close_segment(self, name: str, rid: str, msn: int, now: float) -> None:
         """Segment ``msn`` is complete: its bytes are its parts' concatenation, its
@@ -249,7 +354,7 @@ class Store:
             raise ValueError(f"{name}/{rid}: cannot close segment {msn}; open segment: {have}")
         self._close(st, r, now)
         self._trim(st, r, now)
-        self._bump(st)
+        self._bump(st, r)
 
     def add_segment(
         self,
@@ -269,7 +374,7 @@ class Store:
         if r.open is not None or msn != r.next_msn:
             raise ValueError(f"{name}/{rid}: expected segment {r.next_msn}, got {msn}")
         seg = _Seg(msn=msn, start=r.end, pdt_us=pdt_us, discontinuity=discontinuity)
-        seg.duration = Fraction(duration)
+        seg.duration = _as_fraction(duration)
         seg.data = bytes(data)
         seg.closed_at = now
         seg.show_parts = False
@@ -279,7 +384,7 @@ class Store:
         r.ever_discontinuity |= discontinuity
         self._append(st, r, seg)
         self._trim(st, r, now)
-        self._bump(st)
+        self._bump(st, r)
 
     def end_stream(self, name: str, now: float) -> None:
         """Add EXT-X-ENDLIST: open segments are closed, hints removed; blocked
@@ -294,18 +399,22 @@ class Store:
                 self._close(st, r, now)
             self._trim(st, r, now)
         st.ended = True
+        st.info = replace(st.info, ended=True)
         self._bump(st)
+        for r in st.renditions.values():
+            r.changed = self._version
 
     def _close(self, st: _Stream, r: _Rendition, now: float) -> None:
         seg = r.open
         assert seg is not None
-        seg.data = b"".join(p.data for p in seg.parts)
+        seg.joinable = True  # its bytes are joined when first requested
+        seg.duration = r.end - seg.start  # the sum of its parts: segments are contiguous
         seg.closed_at = now
         r.open = None
         self._append(st, r, seg)
 
     def _append(self, st: _Stream, r: _Rendition, seg: _Seg) -> None:
-        td = st.spec.target_duration
+        td = st.td
         if not segment_duration_ok(seg.duration, td):
             logger.warning(
                 "%s/%s segment %d lasts %s s, above TARGETDURATION %d",
@@ -318,48 +427,62 @@ class Store:
         r.listed.append(seg)
         r.listed_duration += seg.duration
         r.next_msn = seg.msn + 1
+        r.appended = True
+        if seg.show_parts:
+            seg.tags_until = seg.start + st.tag_horizon
+            r.tagged.append(seg)
 
-    def _drop_part_tags(self, r: _Rendition, seg: _Seg, now: float, td: int) -> None:
+    def _drop_part_tags(self, st: _Stream, r: _Rendition, seg: _Seg, now: float) -> None:
         seg.show_parts = False
+        seg.tag = None
         if not seg.parts_freed:
-            seg.parts_expire = now + float(part_tag_horizon(td))
+            seg.parts_expire = now + st.tag_horizon_s
             r.dropping.append(seg)
 
     def _trim(self, st: _Stream, r: _Rendition, now: float) -> None:
         """Drop old part tags and segments; free files whose retention has passed."""
-        td = st.spec.target_duration
-        horizon = r.end - part_tag_horizon(td)
-        for seg in r.listed:
-            if not seg.show_parts:
-                continue
-            if seg.start >= horizon:
-                break
-            self._drop_part_tags(r, seg, now, td)
-        window = st.spec.effective_window
-        while len(r.listed) > 1 and r.listed_duration - r.listed[0].duration >= window:
-            seg = r.listed.popleft()
-            r.listed_duration -= seg.duration
+        tagged = r.tagged
+        # Part tags go from segments starting more than 3 TD before the playlist's end.
+        while tagged and (not tagged[0].show_parts or tagged[0].tags_until < r.end):
+            seg = tagged.popleft()
             if seg.show_parts:
-                self._drop_part_tags(r, seg, now, td)
-            if seg.discontinuity:
-                r.discontinuity_sequence += 1
-            keep_until = max(
-                now + td,
-                seg.closed_at + float(seg.duration + r.longest_playlist),
-            )
-            r.retired.append((seg, keep_until))
-        open_duration = r.open.duration if r.open is not None else Fraction(0)
-        r.longest_playlist = max(r.longest_playlist, r.listed_duration + open_duration)
-        while r.dropping and r.dropping[0].parts_expire is not None:
-            if r.dropping[0].parts_expire >= now:
+                self._drop_part_tags(st, r, seg, now)
+        if r.appended:  # only a new listed segment can make the window slide
+            r.appended = False
+            listed = r.listed
+            window = st.window
+            if len(listed) > 1 and r.listed_duration - listed[0].duration >= window:
+                longest = max(r.longest_before, r.trimmed_end - r.span_start)
+                r.longest_before = longest
+                while len(listed) > 1 and r.listed_duration - listed[0].duration >= window:
+                    seg = listed.popleft()
+                    r.listed_duration -= seg.duration
+                    if seg.show_parts:
+                        self._drop_part_tags(st, r, seg, now)
+                    if seg.discontinuity:
+                        r.discontinuity_sequence += 1
+                    keep_until = max(
+                        now + st.td,
+                        seg.closed_at + float(seg.duration + longest),
+                    )
+                    r.retired.append((seg, keep_until))
+                r.span_start = listed[0].start
+        r.trimmed_end = r.end
+        dropping = r.dropping
+        while dropping and dropping[0].parts_expire is not None:
+            if dropping[0].parts_expire >= now:
                 break
-            seg = r.dropping.popleft()
-            for part in seg.parts:
-                part.data = b""
+            seg = dropping.popleft()
             seg.parts_freed = True
-        while r.retired and r.retired[0][1] < now:
-            seg, _ = r.retired.popleft()
+            if not seg.joinable or seg.data is not None:  # no segment still needs them
+                _free_parts(seg)
+        retired = r.retired
+        while retired and retired[0][1] < now:
+            seg, _ = retired.popleft()
             seg.data = None
+            seg.joinable = False
+            if seg.parts_freed:
+                _free_parts(seg)
 
     # -- queries --------------------------------------------------------------------
 
@@ -370,17 +493,7 @@ class Store:
     def stream_info(self, name: str) -> StreamInfo | None:
         """Facts about stream ``name`` (``None``: unknown)."""
         st = self._streams.get(name)
-        if st is None:
-            return None
-        return StreamInfo(
-            name=name,
-            target_duration=st.spec.target_duration,
-            part_target=st.spec.declared_part_target,
-            renditions=tuple(st.renditions),
-            audio_renditions=tuple(r.id for r in st.spec.renditions if r.kind == "audio"),
-            ended=st.ended,
-            can_block_reload=st.spec.can_block_reload,
-        )
+        return None if st is None else st.info
 
     def _rendition(self, name: str, rid: str) -> tuple[_Stream, _Rendition] | None:
         st = self._streams.get(name)
@@ -440,8 +553,7 @@ class Store:
         open_parts = len(r.open.parts) if r.open is not None else 0
         if msn == r.next_msn:
             return index - open_parts + 1
-        pt = st.spec.declared_part_target
-        nominal = math.ceil(st.spec.segment_target / pt) if pt is not None else 1
+        nominal = st.nominal_parts
         remaining = max(0, nominal - open_parts)
         return remaining + (msn - r.next_msn - 1) * nominal + index + 1
 
@@ -457,10 +569,10 @@ class Store:
             return None
         r = found[1]
         if r.listed and r.listed[0].msn <= msn <= r.listed[-1].msn:
-            return r.listed[msn - r.listed[0].msn].data
+            return _segment_bytes(r.listed[msn - r.listed[0].msn])
         for seg, keep_until in r.retired:
             if seg.msn == msn:
-                return seg.data if now <= keep_until else None
+                return _segment_bytes(seg) if now <= keep_until else None
         return None
 
     def part_status(self, name: str, rid: str, msn: int, index: int, now: float) -> PartStatus:
@@ -566,13 +678,38 @@ class Store:
             variants=tuple(variants), renditions=renditions, independent_segments=True
         )
 
-    def _parts(self, seg: _Seg) -> tuple[Part, ...]:
-        return tuple(
-            Part(uri=part_uri(seg.msn, i), duration=p.duration, independent=p.independent)
-            for i, p in enumerate(seg.parts)
-        )
+    def _part_tags(self, seg: _Seg) -> tuple[Part, ...]:
+        tags: list[Part] = []
+        for i, p in enumerate(seg.parts):
+            tag = p.tag
+            if tag is None:
+                tag = p.tag = Part(
+                    uri=part_uri(seg.msn, i), duration=p.duration, independent=p.independent
+                )
+            tags.append(tag)
+        return tuple(tags)
+
+    def _segment_tag(self, seg: _Seg) -> Segment:
+        tag = seg.tag
+        if tag is None:
+            tag = seg.tag = Segment(
+                uri=segment_uri(seg.msn),
+                duration=seg.duration,
+                pdt_ms=seg.pdt_us // 1000,
+                parts=self._part_tags(seg) if seg.show_parts else (),
+                discontinuity=seg.discontinuity,
+            )
+        return tag
 
     def _report(self, r: _Rendition) -> RenditionReport | None:
+        cached = r.report
+        if cached is not None and cached[0] == r.changed:
+            return cached[1]
+        report = self._make_report(r)
+        r.report = (r.changed, report)
+        return report
+
+    def _make_report(self, r: _Rendition) -> RenditionReport | None:
         if not r.has_media:
             return None
         uri = f"../{media_playlist_uri(r.spec.id)}"
@@ -583,36 +720,34 @@ class Store:
             return None
         return RenditionReport(uri, last.msn, len(last.parts) - 1 if last.parts else None)
 
+    def _skip_count(self, st: _Stream, r: _Rendition) -> int:
+        """Leading listed segments a delta update replaces (they never change while
+        the same segments are listed)."""
+        key = (r.listed[0].msn, len(r.listed)) if r.listed else (r.next_msn, 0)
+        if key != r.skip_key:
+            r.skip_count = skip_boundary([s.duration for s in r.listed], st.skip_until)
+            r.skip_key = key
+        return r.skip_count
+
     def media_model(self, name: str, rid: str, skip: SkipMode = "") -> MediaPlaylist:
         """The media playlist model of a rendition as it stands."""
         st = self._streams[name]
         r = st.renditions[rid]
-        spec = st.spec
-        td = spec.target_duration
-        pt = spec.declared_part_target
-        segs = list(r.listed)
-        media_sequence = segs[0].msn if segs else r.next_msn
-        csu = can_skip_until(td)
+        pt = st.part_target
+        listed = r.listed
+        media_sequence = listed[0].msn if listed else r.next_msn
         skip_tag = None
+        shown: Iterable[_Seg] = listed
         if skip and not st.ended:
-            count = skip_boundary([s.duration for s in segs], csu)
+            count = self._skip_count(st, r)
             if count > 0:
                 skip_tag = Skip(count, () if skip == "v2" else None)
-                segs = segs[count:]
-        segments = tuple(
-            Segment(
-                uri=segment_uri(s.msn),
-                duration=s.duration,
-                pdt_ms=s.pdt_us // 1000,
-                parts=self._parts(s) if s.show_parts else (),
-                discontinuity=s.discontinuity,
-            )
-            for s in segs
-        )
+                shown = islice(listed, count, None)
+        segments = tuple([self._segment_tag(s) for s in shown])
         open_segment = None
         if r.open is not None:
             open_segment = OpenSegment(
-                parts=self._parts(r.open),
+                parts=self._part_tags(r.open),
                 pdt_ms=r.open.pdt_us // 1000,
                 discontinuity=r.open.discontinuity,
             )
@@ -627,18 +762,20 @@ class Store:
             for report in (self._report(other),)
             if report is not None
         )
-        model = MediaPlaylist(
-            target_duration=td,
+        version = media_version(
+            fractional_durations=any(s.duration.denominator != 1 for s in segments),
+            byterange=False,
+            map_tag=True,
+            skip=skip_tag,
+        )
+        return MediaPlaylist(
+            target_duration=st.td,
+            version=version,
             media_sequence=media_sequence,
             discontinuity_sequence=r.discontinuity_sequence if r.ever_discontinuity else None,
             part_target=pt,
-            server_control=ServerControl(
-                can_block_reload=spec.can_block_reload,
-                can_skip_until=csu,
-                hold_back=hold_back(td),
-                part_hold_back=part_hold_back(pt) if pt is not None else None,
-            ),
-            map=Map(init_uri()),
+            server_control=st.server_control,
+            map=st.map,
             skip=skip_tag,
             segments=segments,
             open_segment=open_segment,
@@ -646,8 +783,3 @@ class Store:
             rendition_reports=reports,
             endlist=st.ended,
         )
-        return _with_version(model)
-
-
-def _with_version(model: MediaPlaylist) -> MediaPlaylist:
-    return replace(model, version=required_version(model))

@@ -17,6 +17,7 @@ from llhls.playlist.model import (
     OpenSegment,
     Part,
     Segment,
+    Skip,
 )
 from llhls.timing import format_decimal
 
@@ -35,6 +36,7 @@ __all__ = [
     "advance_part_limit",
     "max_block_msn",
     "skip_boundary",
+    "media_version",
     "required_version",
     "required_multivariant_version",
     "validate_media_playlist",
@@ -46,8 +48,15 @@ PART_FLOOR = Fraction(85, 100)
 
 
 def ceil_decimal(value: Fraction | int, places: int = 5) -> Fraction:
-    """``value`` rounded up to ``places`` decimals: exactly what a playlist shows."""
-    return Fraction(format_decimal(value, places))
+    """``value`` rounded up to ``places`` decimals: exactly what a playlist shows.
+
+    The value of :func:`~llhls.timing.format_decimal`'s text, computed without it.
+    """
+    if value < 0 or type(places) is not int or places < 0:
+        return Fraction(format_decimal(value, places))  # its error, or its odd case
+    frac = value if type(value) is Fraction else Fraction(value)
+    scale = 10**places
+    return Fraction(-((-frac.numerator * scale) // frac.denominator), scale)
 
 
 def target_duration(segment_target: Fraction | int) -> int:
@@ -82,6 +91,9 @@ def part_duration_ok(duration: Fraction, part_target: Fraction, exempt: bool) ->
 
 def segment_duration_ok(duration: Fraction, target: int) -> bool:
     """A segment's duration rounded to the nearest second is <= TARGETDURATION (§4.4.3.1)."""
+    if type(duration) is Fraction:  # floor(n/d + 1/2) in integers
+        n, d = duration.numerator, duration.denominator
+        return (2 * n + d) // (2 * d) <= target
     return math.floor(duration + Fraction(1, 2)) <= target
 
 
@@ -114,6 +126,9 @@ def part_tag_horizon(target: int) -> Fraction:
 def advance_part_limit(part_target: Fraction) -> int:
     """How far past the last part a request may ask: 3 / PART-TARGET parts below 1 s,
     else 3 (§6.2.5.2). Asking further is a 400."""
+    if type(part_target) is Fraction and part_target.numerator > 0:  # integers only
+        n, d = part_target.numerator, part_target.denominator
+        return 3 * d // n if n < d else 3
     if part_target <= 0:
         raise ValueError(f"part target must be positive, got {part_target}")
     if part_target < 1:
@@ -142,23 +157,36 @@ def skip_boundary(segment_durations: Sequence[Fraction], skip_until: Fraction) -
     return count
 
 
+def media_version(
+    *, fractional_durations: bool, byterange: bool, map_tag: bool, skip: Skip | None
+) -> int:
+    """The lowest EXT-X-VERSION of a media playlist with these features (§8):
+    non-integer EXTINF durations, EXT-X-BYTERANGE, EXT-X-MAP, EXT-X-SKIP."""
+    version = 1
+    if fractional_durations:
+        version = 3
+    if byterange:
+        version = max(version, 4)
+    if map_tag:
+        version = max(version, 6)
+    if skip is not None:
+        version = max(version, 9)
+        if skip.recently_removed_dateranges is not None:
+            version = max(version, 10)
+    return version
+
+
 def required_version(pl: MediaPlaylist) -> int:
     """The lowest EXT-X-VERSION the playlist's tags need (§8)."""
-    version = 1
     items: list[Segment | OpenSegment] = list(pl.segments)
     if pl.open_segment is not None:
         items.append(pl.open_segment)
-    if any(s.duration.denominator != 1 for s in pl.segments):
-        version = 3
-    if any(s.byterange is not None for s in pl.segments):
-        version = max(version, 4)
-    if pl.map is not None or any(s.map is not None for s in items):
-        version = max(version, 6)
-    if pl.skip is not None:
-        version = max(version, 9)
-        if pl.skip.recently_removed_dateranges is not None:
-            version = max(version, 10)
-    return version
+    return media_version(
+        fractional_durations=any(s.duration.denominator != 1 for s in pl.segments),
+        byterange=any(s.byterange is not None for s in pl.segments),
+        map_tag=pl.map is not None or any(s.map is not None for s in items),
+        skip=pl.skip,
+    )
 
 
 def required_multivariant_version(pl: MultivariantPlaylist) -> int:

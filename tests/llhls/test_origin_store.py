@@ -4,6 +4,7 @@ and its publishing API (virtual clock: plain floats)."""
 from __future__ import annotations
 
 import logging
+import random
 from fractions import Fraction as F
 
 import m3u8
@@ -11,7 +12,7 @@ import pytest
 
 from llhls.origin.core import Wait
 from llhls.origin.store import RenditionSpec, Store, StreamSpec
-from llhls.playlist import parse_media, parse_multivariant, validate_media_playlist
+from llhls.playlist import parse_media, parse_multivariant, rules, validate_media_playlist
 from llhls.playlist.rules import validate_multivariant_playlist
 from tests.llhls.origin_feed import (
     AUDIO,
@@ -467,3 +468,242 @@ def test_part_above_target_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="llhls.origin.store"):
         store.add_part("live", "720p", 0, 0, b"", F(6, 10), True, 0, 0.6)
     assert "above PART-TARGET" in caplog.text
+
+
+# -- caches: what the store keeps between calls must follow every change -----------------
+
+
+def test_stream_info_follows_the_end() -> None:
+    store = Store()
+    spec = ll_spec()
+    store.add_stream(spec)
+    info = store.stream_info("live")
+    assert info is not None and not info.ended
+    assert (info.target_duration, info.part_target) == (2, spec.declared_part_target)
+    assert info.renditions == RIDS and info.audio_renditions == ("audio",)
+    store.end_stream("live", 0.0)
+    ended = store.stream_info("live")
+    assert ended is not None and ended.ended
+    assert ended.renditions == info.renditions
+
+
+def test_segment_model_loses_its_part_tags() -> None:
+    store = Store()
+    live = Live(store, ll_spec(window=F(30)))
+    live.run(12)  # segments 0-2 complete, all with part tags
+    first = store.media_model("live", "720p").segments[0]
+    assert len(first.parts) == 4
+    live.step()  # part 3.0: the end passes 0 + 6 s, segment 0's tags go
+    model = store.media_model("live", "720p")
+    assert model.segments[0].uri == first.uri and model.segments[0].parts == ()
+    assert len(model.segments[1].parts) == 4
+
+
+def test_rendition_reports_follow_the_other_renditions() -> None:
+    store = Store()
+    live = Live(store, ll_spec())
+    live.run(5)  # part 1.0 of every rendition
+
+    def reports() -> dict[str, tuple[int, int | None]]:
+        model = store.media_model("live", "720p")
+        return {r.uri: (r.last_msn, r.last_part) for r in model.rendition_reports}
+
+    low, audio = "../360p/media.m3u8", "../audio/media.m3u8"
+    assert reports() == {low: (1, 0), audio: (1, 0)}
+    live.step(("360p",))  # 720p itself unchanged
+    assert reports() == {low: (1, 1), audio: (1, 0)}
+    live.step(("360p", "audio"))
+    assert reports() == {low: (1, 2), audio: (1, 1)}
+    store.end_stream("live", 10.0)  # open segments closed
+    assert reports() == {low: (1, 2), audio: (1, 1)}
+    assert store.media_model("live", "360p").rendition_reports[0].last_part == 0
+
+
+def test_delta_updates_follow_the_window() -> None:
+    store = Store()
+    live = Live(store, ll_spec(window=F(20)))
+    seen = set()
+    for _ in range(70):
+        live.step()
+        full = store.media_model("live", "720p")
+        delta = store.media_model("live", "720p", "YES")
+        durations = [s.duration for s in full.segments]
+        skipped = rules.skip_boundary(durations, F(12))
+        if skipped:
+            assert delta.skip is not None and delta.skip.skipped_segments == skipped
+            assert delta.segments == full.segments[skipped:]
+            assert delta.media_sequence == full.media_sequence
+        else:
+            assert delta.skip is None and delta.segments == full.segments
+        seen.add(skipped)
+    assert len(seen) > 3  # the skip grew and the window slid
+
+
+def test_model_version_is_the_required_version() -> None:
+    store = Store()
+    live = Live(store, ll_spec(window=F(20)))
+    store.add_stream(StreamSpec("c", (VIDEO,), None, F(3)))
+    for step in range(60):
+        live.step()
+        if step % 4 == 0:
+            msn = step // 4
+            duration = F(3) if msn % 2 else F(5, 2)  # whole or not
+            store.add_segment("c", "720p", msn, b"s", duration, BASE_US, float(step))
+        for name, rid in (("live", "720p"), ("live", "audio"), ("c", "720p")):
+            for skip in ("", "YES", "v2"):
+                model = store.media_model(name, rid, skip)
+                assert model.version == rules.required_version(model)
+    store.end_stream("live", 100.0)
+    model = store.media_model("live", "720p", "YES")
+    assert model.version == rules.required_version(model) == 6
+
+
+def test_segment_bytes_outlive_their_part_files() -> None:
+    """Part files go 3 TD after their tags; the segment, joined from the parts, stays
+    for its Availability Duration whether or not it was requested before."""
+    store = Store()
+    live = Live(store, ll_spec(window=F(12)))
+    live.run(4)  # segment 0 complete at t = 2
+    early = store.segment_data("live", "720p", 0, 2.0)
+    assert early == b"".join(f"720p:0.{i}".encode() for i in range(4))
+    live.run(22)  # to t = 13: the tags went at t = 6.5, the files at 12.5
+    for rid in RIDS:
+        assert store.part_status("live", rid, 0, 0, 13.0).kind == "gone"
+        data = store.segment_data("live", rid, 0, 13.0)  # requested before, or not
+        assert data == b"".join(f"{rid}:0.{i}".encode() for i in range(4))
+    live.run(60)  # to t = 43: segment 0 left at t = 14 and its retention is over
+    for rid in RIDS:
+        assert store.segment_data("live", rid, 0, 43.0) is None
+        assert store.part_status("live", rid, 0, 0, 43.0).kind == "gone"
+        assert store.segment_data("live", rid, 18, 43.0) is not None
+
+
+def test_segments_kept_for_the_longest_playlist_they_were_in() -> None:
+    """Segments of uneven length, closed explicitly, by the next segment's first part,
+    or published whole: a segment that leaves the playlist stays fetchable until
+    max(now + TD, closed + duration + the longest playlist it was in), playlists
+    measured after every publication."""
+    store = Store()
+    store.add_stream(ll_spec(renditions=(VIDEO,), window=F(7)))
+    rng = random.Random(3)
+    longest, checked = F(0), 0
+    listed: dict[int, tuple[float, F, bytes]] = {}  # msn -> (closed at, duration, bytes)
+    pending: tuple[int, F, bytes] | None = None  # closed by the next segment's first part
+
+    def observe(now: float) -> None:
+        nonlocal longest, checked, pending
+        shown = store.media_model("live", "720p")
+        if pending is not None and shown.next_msn > pending[0]:
+            listed[pending[0]] = (now, pending[1], pending[2])
+            pending = None
+        for gone in [m for m in listed if m < shown.media_sequence]:
+            closed_at, duration, data = listed.pop(gone)
+            until = max(now + 2, closed_at + float(duration + longest))
+            assert store.segment_data("live", "720p", gone, until) == data
+            assert store.segment_data("live", "720p", gone, until + 0.01) is None
+            checked += 1
+        parts = shown.open_segment.parts if shown.open_segment is not None else ()
+        longest = max(longest, shown.duration + sum((p.duration for p in parts), F(0)))
+
+    now = 0.0
+    for msn in range(60):
+        mode = rng.choice(["close", "close", "implicit", "whole"])
+        if mode == "whole" and pending is None:
+            duration = rng.choice([F(2), F(3, 2), F(1, 2)])
+            now += float(duration)
+            store.add_segment("live", "720p", msn, b"S", duration, BASE_US, now)
+            listed[msn] = (now, duration, b"S")
+            observe(now)
+            continue
+        parts = rng.choice([1, 2, 3, 4, 4, 4])
+        for index in range(parts):
+            now += 0.5
+            store.add_part("live", "720p", msn, index, b"x", HALF, index == 0, BASE_US, now)
+            observe(now)
+        if mode == "implicit":
+            pending = (msn, parts * HALF, b"x" * parts)
+        else:
+            store.close_segment("live", "720p", msn, now)
+            listed[msn] = (now, parts * HALF, b"x" * parts)
+            observe(now)
+    assert checked > 30
+
+
+def _feed(steps: int, seed: int) -> list[tuple[str, tuple[object, ...]]]:
+    """A seeded publication plan: uneven parts, discontinuities, implicit closes, whole
+    segments between part-wise ones; three renditions."""
+    rng = random.Random(seed)
+    plan: list[tuple[str, tuple[object, ...]]] = []
+    pos = {rid: (0, 0) for rid in RIDS}
+    opened: dict[str, int | None] = dict.fromkeys(RIDS)
+    now = 0.0
+    for _ in range(steps):
+        now += rng.choice([0.0, 0.25, 0.5, 1.5])
+        rid = rng.choice(RIDS)
+        msn, index = pos[rid]
+        if index == 0 and rng.random() < 0.1:
+            if opened[rid] is not None:
+                plan.append(("close_segment", ("live", rid, opened[rid], now)))
+                opened[rid] = None
+            duration = rng.choice([F(2), F(3, 2), F(7, 3)])
+            plan.append(("add_segment", ("live", rid, msn, b"S%d" % msn, duration, 0, now)))
+            pos[rid] = (msn + 1, 0)
+            continue
+        duration = rng.choice([HALF, HALF, HALF, F(9, 20), F(1, 3)])
+        data = f"{rid}:{msn}.{index}".encode()
+        discontinuity = index == 0 and rng.random() < 0.1
+        args = ("live", rid, msn, index, data, duration, index == 0, 0, now, discontinuity)
+        plan.append(("add_part", args))
+        opened[rid] = msn
+        if index >= 1 and rng.random() < 0.25:
+            plan.append(("close_segment", ("live", rid, msn, now)))
+            opened[rid] = None
+            pos[rid] = (msn + 1, 0)
+        elif rng.random() < 0.05:
+            pos[rid] = (msn + 1, 0)  # the next part 0 closes it
+        else:
+            pos[rid] = (msn, index + 1)
+    plan.append(("end_stream", ("live", now)))
+    return plan
+
+
+def _snapshot(store: Store, now: float) -> list[object]:
+    """Everything a client can see of the store at ``now``."""
+    seen: list[object] = [store.stream_info("live")]
+    for rid in RIDS:
+        for skip in ("", "YES", "v2"):
+            seen.append(store.media_model("live", rid, skip))
+            rendered = store.media_playlist("live", rid, skip)
+            assert rendered is not None
+            seen.append(rendered.text)
+        pos = store.position("live", rid)
+        seen.append(pos)
+        assert pos is not None
+        for msn in range(pos.next_msn + 2):
+            seen.append(store.segment_data("live", rid, msn, now))
+            for index in range(6):
+                seen.append(store.part_status("live", rid, msn, index, now))
+                seen.append(store.reached("live", rid, msn, index))
+                seen.append(store.parts_ahead("live", rid, msn, index))
+    return seen
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cached_answers_match_a_fresh_store(seed: int) -> None:
+    """A store asked everything after every publication (its caches filled early and
+    kept) answers like a store fed the same and asked only at that point."""
+    plan = _feed(150, seed)
+    spec = ll_spec(window=F(14))  # long enough for delta updates
+    watched = Store()
+    watched.add_stream(spec)
+    for step, (method, args) in enumerate(plan):
+        getattr(watched, method)(*args)
+        now = float(args[-1] if method != "add_part" else args[8])  # type: ignore[arg-type]
+        if step % 4 and step != len(plan) - 1:
+            continue
+        fresh = Store()
+        fresh.add_stream(spec)
+        for earlier, earlier_args in plan[: step + 1]:
+            getattr(fresh, earlier)(*earlier_args)
+        for later in (now, now + 3.0, now + 9.0):
+            assert _snapshot(watched, later) == _snapshot(fresh, later), (step, later)

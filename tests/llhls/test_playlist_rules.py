@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from fractions import Fraction as F
 
@@ -21,6 +22,7 @@ from llhls.playlist import (
     validate_media_playlist,
     validate_multivariant_playlist,
 )
+from llhls.timing import format_decimal
 from tests.llhls.playlist_samples import HALF, LL_CONTROL, LL_MEDIA, parts_of
 
 # -- rules --------------------------------------------------------------------------------
@@ -85,6 +87,67 @@ def test_declared_values() -> None:
 )
 def test_segment_duration_ok(duration: F, ok: bool) -> None:
     assert rules.segment_duration_ok(duration, 2) is ok
+
+
+# Exact integer shortcuts of the rules, against the Fraction arithmetic they replace.
+EXACT_CASES = [
+    F(0),
+    F(1, 5),
+    F(10 * 1024, 48_000),
+    F(1, 3),
+    F(2, 3),
+    F(1, 2),
+    F(5, 2),
+    F(249, 100),
+    F(999_999, 1_000_000),
+    F(1),
+    F(7, 3),
+    F(123_456_789, 10**5),
+    F(1, 10**7),
+    F(-1, 2),
+    F(-5, 2),
+]
+
+
+@pytest.mark.parametrize("value", EXACT_CASES)
+def test_ceil_decimal_is_the_rendered_decimal(value: F) -> None:
+    for places in (0, 1, 3, 5, 8):
+        if value < 0:
+            with pytest.raises(ValueError):
+                rules.ceil_decimal(value, places)
+            continue
+        expected = F(format_decimal(value, places))
+        assert rules.ceil_decimal(value, places) == expected
+        assert rules.ceil_decimal(value, places) >= value
+    if value >= 0:
+        assert rules.ceil_decimal(int(value.numerator)) == value.numerator
+
+
+@pytest.mark.parametrize("value", EXACT_CASES)
+def test_integer_shortcuts_match_the_fraction_rules(value: F) -> None:
+    for target in (0, 1, 2, 3):
+        assert rules.segment_duration_ok(value, target) is (math.floor(value + F(1, 2)) <= target)
+    if value > 0:
+        expected = math.floor(3 / value) if value < 1 else 3
+        assert rules.advance_part_limit(value) == expected
+    else:
+        with pytest.raises(ValueError):
+            rules.advance_part_limit(value)
+    assert rules.advance_part_limit(F(3)) == 3
+
+
+def test_media_version() -> None:
+    def version(fractional: bool, byterange: bool, map_tag: bool, skip: Skip | None) -> int:
+        return rules.media_version(
+            fractional_durations=fractional, byterange=byterange, map_tag=map_tag, skip=skip
+        )
+
+    assert version(False, False, False, None) == 1
+    assert version(True, False, False, None) == 3
+    assert version(True, True, False, None) == 4
+    assert version(True, True, True, None) == 6
+    assert version(False, False, False, Skip(1)) == 9
+    assert version(False, False, True, Skip(1, ("a",))) == 10
 
 
 def test_required_version() -> None:
