@@ -31,6 +31,8 @@ The control laws are named pure functions, tested on tables:
 * :func:`raise_target_after_stall` / :func:`decay_target` — the target rises
   after stalls by what the variability requires and decays back when healthy;
 * :func:`jump_needed` — jump to live only beyond 3 target durations;
+* :func:`edge_stale` — no jump while the live edge itself is old (the origin
+  recovers from an outage: a jump would land on old media);
 * :func:`startup_extra` / :func:`network_grade` — the startup buffer (extra
   latency, in [0, 0.85] s) from the handshake RTT and the first fetches.
 
@@ -77,6 +79,7 @@ __all__ = [
     "quiet_after_stall",
     "decay_target",
     "jump_needed",
+    "edge_stale",
     "network_grade",
     "startup_extra",
     "startup_plan",
@@ -164,6 +167,8 @@ class CatchupConfig:
     """Jump to live when the latency exceeds the target by this many target durations."""
     jump_cooldown_s: float = 10.0
     """Shortest time between two jumps."""
+    stale_edge_s: float = 1.0
+    """No jump while the live edge is older than a part plus this (:func:`edge_stale`)."""
     window_parts: int = 25
     """Delivery delays kept for the statistics (about 5 s of 0.2 s parts)."""
     drain_s: float = 3.0
@@ -208,6 +213,7 @@ class CatchupConfig:
             "pressure_quiet_s",
             "merge_stalls_s",
             "jump_cooldown_s",
+            "stale_edge_s",
             "burst_fraction",
             "drain_s",
             "min_catchup_buffer_s",
@@ -216,7 +222,11 @@ class CatchupConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("decay_half_life_s", "edge_stall_parts", "jump_target_durations"):
+        for name in (
+            "decay_half_life_s",
+            "edge_stall_parts",
+            "jump_target_durations",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 < self.history_quantile <= 1:
@@ -251,6 +261,10 @@ class Observation:
     """Estimated throughput (``None``: unknown)."""
     bitrate_bps: float | None = None
     """Bit rate of the rendition being fetched (``None``: unknown)."""
+    edge_age_s: float | None = None
+    """Age of the live edge the player knows: wall clock minus the capture time
+    (PROGRAM-DATE-TIME) of the end of the newest part in its playlist (``None``:
+    unknown). Large while the origin itself is behind (an encoder stall)."""
 
     def __post_init__(self) -> None:
         if self.buffer_s < 0:
@@ -524,6 +538,15 @@ def jump_needed(error_s: float, target_duration_s: float, config: CatchupConfig)
     return error_s > config.jump_target_durations * target_duration_s
 
 
+def edge_stale(edge_age_s: float | None, part_s: float, config: CatchupConfig) -> bool:
+    """Whether the live edge itself is behind (the origin recovers from an outage): a
+    jump to live would land on old media and gain nothing, so it waits. A live edge
+    is at most a part (segment, for classic HLS) plus ``stale_edge_s`` old."""
+    if edge_age_s is None:
+        return False
+    return edge_age_s > part_s + config.stale_edge_s
+
+
 def delivery_delay(latency_s: float, buffer_before_s: float, duration_s: float) -> float:
     """Age of a part's end when it arrived (see the module docstring)."""
     return latency_s - duration_s - buffer_before_s
@@ -653,7 +676,6 @@ class Controller:
         self._stall_ends: deque[float] = deque()
         self._part_s = 0.2
         self._history: deque[tuple[float, float]] = deque()
-        self._fresh = True
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -681,7 +703,6 @@ class Controller:
         """
         self._part_s = duration_s
         delay = delivery_delay(latency_s, buffer_before_s, duration_s)
-        self._fresh = delay <= self._normal_delay(duration_s)
         playing = self._state is PlayState.PLAYING
         backlog = not playing
         if playing and self._drain_until is not None:
@@ -706,15 +727,6 @@ class Controller:
             return None
         return history_delay([d for _, d in hist], cfg.history_quantile, cfg.min_samples)
 
-    def _edge_is_live(self, now: float, part_s: float) -> bool:
-        """Whether a jump would land on a moving live edge: the latest part arrived
-        recently and fresh. During an outage, or while the origin (or the network)
-        still delivers a backlog, the edge itself is behind and a jump gains nothing."""
-        last = self.window.last_arrival
-        if last is None or now - last > self.config.edge_stall_parts * part_s:
-            return False
-        return self._fresh
-
     def _normal_delay(self, part_s: float) -> float:
         delays = self.window.delays
         if len(delays) < 8:
@@ -736,7 +748,7 @@ class Controller:
             error = obs.latency_s - self.target_s
             if (
                 jump_needed(error, obs.target_duration_s, cfg)
-                and self._edge_is_live(now, obs.part_s)
+                and not edge_stale(obs.edge_age_s, obs.part_s, cfg)
                 and (self._last_jump is None or now - self._last_jump >= cfg.jump_cooldown_s)
             ):
                 self._last_jump = now

@@ -694,6 +694,9 @@ class Player:
             return None
         stats = buffer.stats(now)
         hold_back = session.hold_back("video")
+        # the edge's age matters only far behind (it gates a jump to live)
+        far = latency is not None and latency - self._steering.controller.target_s > 2.0
+        edge = session.edge_pdt_us("video") if far else None
         steer = self._steering.tick(
             now,
             latency_s=latency,
@@ -704,6 +707,7 @@ class Player:
             target_duration_s=target_duration,
             rendition=session.current_rendition("video"),
             nominal_s=None if hold_back is None else float(hold_back) + part_s,
+            edge_age_s=None if edge is None else (time.time_ns() // 1000 - edge) / MICROS,
         )
         if steer.jump and stats.state is not PlayState.BUFFERING and steer.target_s is not None:
             self._jump(now, steer.target_s, part_s)

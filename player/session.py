@@ -46,7 +46,7 @@ from player.actions import (
     TrackName,
     default_select,
 )
-from player.timeline import Position, backoff
+from player.timeline import Position, backoff, live_edge, segment_pdt_ms, segment_starts
 from player.track import Request, Track, rendition_id, resolve
 
 __all__ = ["Session", "resolve", "rendition_id"]
@@ -225,6 +225,22 @@ class Session:
         """The known (merged) media playlist of ``track``."""
         t = self.tracks.get(track)
         return t.playlist if t is not None else None
+
+    def edge_pdt_us(self, track: TrackName) -> int | None:
+        """Capture time (PROGRAM-DATE-TIME, UTC µs) of the end of the newest chunk listed
+        in ``track``'s playlist; ``None`` without a playlist or dates."""
+        t = self.tracks.get(track)
+        pl = t.playlist if t is not None else None
+        if t is None or pl is None:
+            return None
+        pdts = segment_pdt_ms(pl)
+        starts = segment_starts(pl)
+        dated = [msn for msn in pdts if msn in starts]
+        if not dated:
+            return None
+        msn = max(dated)
+        edge = live_edge(pl, use_parts=t.use_parts)
+        return round((pdts[msn] + (edge - starts[msn]) * 1000) * 1000)
 
     def hold_back(self, track: TrackName) -> Fraction | None:
         """How far behind the live edge ``track`` starts (the configured hold-back, else

@@ -165,13 +165,15 @@ class Steering:
         target_duration_s: float,
         rendition: str | None,
         nominal_s: float | None = None,
+        edge_age_s: float | None = None,
     ) -> Steer:
         """One control tick: what to do now.
 
         ``nominal_s``: the latency a start at the playlist's hold-back gives when the
         first media arrives at once (hold-back + one part). Without a given target,
         the base target is the latency at the start, but no more than this: a slow
-        first fetch does not become a standing delay.
+        first fetch does not become a standing delay. ``edge_age_s``: how old the
+        newest part of the playlist is (see :attr:`player.catchup.Observation.edge_age_s`).
         """
         if not self._target_known and latency_s is not None and state is PlayState.PLAYING:
             extra = self.plan.extra_s if self.plan is not None else 0.0
@@ -202,6 +204,7 @@ class Steering:
             if abr is not None and abr.estimator.samples
             else None,
             bitrate_bps=abr.bitrate_bps if abr is not None else None,
+            edge_age_s=edge_age_s,
         )
         if not self._target_known:
             return Steer(1.0, None, "waiting")

@@ -22,6 +22,7 @@ from player.catchup import (
     decay_target,
     delivery_delay,
     edge_late,
+    edge_stale,
     high_delay,
     history_delay,
     jump_needed,
@@ -428,24 +429,29 @@ def test_jump_to_live_far_behind_even_while_stalled() -> None:
 
 
 def test_no_jump_while_the_edge_itself_is_behind() -> None:
-    """After an origin outage the backlog arrives first: a jump would land on an edge
-    that is still seconds old. The jump waits until parts arrive fresh again."""
+    """After an encoder outage the origin's live edge is itself seconds old: a jump
+    would land on it and gain nothing. The jump waits until the edge is fresh."""
     ctrl = Controller()
     run_loop(ctrl, 1.0, 2.0)
-    now = 2.0
-    ctrl.update(now, Observation(1.0, 0.0, PlayState.STALLED, 1, PART, 2.0))
-    now = 11.0  # 9 s outage: nothing arrived, so no jump during it
-    decision = ctrl.update(now, Observation(10.0, 0.0, PlayState.STALLED, 1, PART, 2.0))
-    assert not decision.jump
-    # the backlog: parts 9 s old, in a burst
-    for i in range(10):
-        ctrl.on_part(now + i * 0.02, 0.2 * i, 10.0, PART)
-    decision = ctrl.update(now + 0.2, Observation(10.0, 2.0, PlayState.PLAYING, 1, PART, 2.0))
-    assert not decision.jump
-    # the origin has caught up: a fresh part (0.1 s old) arrives
-    ctrl.on_part(now + 0.5, 9.7, 10.0, PART)
-    decision = ctrl.update(now + 0.5, Observation(10.0, 9.9, PlayState.PLAYING, 1, PART, 2.0))
-    assert decision.jump
+    stale = Observation(10.0, 9.0, PlayState.PLAYING, 1, PART, 2.0, edge_age_s=8.0)
+    assert not ctrl.update(11.0, stale).jump
+    fresh = Observation(10.0, 9.0, PlayState.PLAYING, 1, PART, 2.0, edge_age_s=0.3)
+    assert ctrl.update(11.1, fresh).jump  # no cooldown was spent on the vetoed one
+
+
+@pytest.mark.parametrize(
+    ("age", "part", "stale"),
+    [
+        (None, 0.2, False),
+        (0.2, 0.2, False),
+        (1.2, 0.2, False),
+        (1.25, 0.2, True),
+        (6.5, 6.0, False),
+        (7.5, 6.0, True),
+    ],
+)
+def test_edge_stale_beyond_a_part_and_a_second(age: float | None, part: float, stale: bool) -> None:
+    assert edge_stale(age, part, CFG) is stale
 
 
 def test_startup_plan_raises_the_target_then_decays() -> None:

@@ -107,8 +107,9 @@ def test_far_behind_it_jumps_to_live() -> None:
     s.on_download(0.0, "part", 20_000, 0.001)
     t = feed_parts(s, 0.0, 3.0, 1.0)
     assert tick(s, t, 1.0).jump is False
-    s.on_part(t + 0.1, 7.7, 8.0, PART)  # a fresh part: the live edge moves
-    assert tick(s, t + 0.1, 8.0, buffer=7.9).jump is True  # 7 s > 3 target durations
+    # the origin is behind itself (its edge is 7 s old): no jump yet
+    assert tick(s, t + 0.1, 8.0, buffer=7.9, edge_age_s=7.0).jump is False
+    assert tick(s, t + 0.2, 8.0, buffer=7.8, edge_age_s=0.2).jump is True  # 7 s > 3 TD
 
 
 def test_abr_switches_up_when_throughput_allows_and_can_be_turned_off() -> None:
