@@ -307,6 +307,12 @@ class TCPServer:
             )
         except OSError as exc:  # includes ssl.SSLError: an untidy close by the peer
             log.debug("connection ended: %r", exc)
+        except asyncio.CancelledError:
+            if not self._closed:
+                raise
+            # aborted by close(): end quietly (asyncio's stream callback would log a
+            # cancelled connection task as an unhandled error)
+            log.debug("connection aborted at close")
         except Exception:
             log.exception("HTTP connection failed")
         finally:

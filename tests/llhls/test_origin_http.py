@@ -354,3 +354,31 @@ async def test_close_with_idle_tls_client_is_prompt_and_quiet(
         assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
     finally:
         client.close()
+
+
+@pytest.mark.asyncio
+async def test_close_aborting_a_stuck_connection_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that stops reading a large answer holds its connection past the grace
+    period; close() aborts it without asyncio reporting the cancelled connection task
+    as an unhandled error."""
+
+    async def big(request: Request) -> Response:
+        return Response(200, (("content-type", "application/octet-stream"),), bytes(32 << 20))
+
+    server = await start_tcp(big, "127.0.0.1", 0, None)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    await reader.read(1000)  # the answer has begun; then the client stops reading
+    try:
+        assert server.connections == 1
+        with caplog.at_level(logging.WARNING):
+            await server.close()
+            await asyncio.sleep(0.05)  # let the connection task's done callbacks run
+        assert server.connections == 0
+        errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert errors == [], [r.getMessage() for r in errors]
+    finally:
+        writer.close()
