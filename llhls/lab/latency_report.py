@@ -111,9 +111,16 @@ def _headline_lines(results: Results) -> list[str]:
         )
     zero = by_kind.get("zero_rtt_over_h2_startup", [])
     if zero:
+        trials = results["plan"].get("startup_trials", "?")
+
+        def source(h: Mapping[str, Any]) -> str:
+            if h.get("player") == "startup":
+                return f"median of {trials} starts each"
+            return "median of the scenario's viewers"
+
         cells = "; ".join(
             f"{_label(results, 'streams', h['stream'])}: {_num(h['numerator_s'])} s vs "
-            f"{_num(h['denominator_s'])} s = **{h['ratio']:.2f}x**"
+            f"{_num(h['denominator_s'])} s = **{h['ratio']:.2f}x** ({source(h)})"
             for h in zero
         )
         warm = "; ".join(
@@ -121,17 +128,11 @@ def _headline_lines(results: Results) -> list[str]:
             f"{_num(h['denominator_s'])} s = {h['ratio']:.2f}x"
             for h in by_kind.get("zero_rtt_over_h3_startup", [])
         )
-        trials = any(h.get("player") == "startup" for h in zero)
-        how = (
-            f"{results['plan'].get('startup_trials', '?')} LL-HLS starts per delivery one "
-            "after another, each on a fresh connection through its own relay, median"
-            if trials
-            else "median of the viewers"
-        )
         lines.append(
             "- **HTTP/3 + 0-RTT startup vs cold HTTP/2 startup at 100 ms RTT** (mobile: "
-            f"100 ms RTT, 1 % loss; first request to first decoded frame; {how}): {cells}."
-            + (f" Against a cold HTTP/3 start: {warm}." if warm else "")
+            "100 ms RTT, 1 % loss; first request to first decoded frame; the startup "
+            "trials start one viewer after another, each on a fresh connection through "
+            f"its own relay): {cells}." + (f" Against a cold HTTP/3 start: {warm}." if warm else "")
         )
     return lines or ["- (the plan measured none of the headline pairs)"]
 
