@@ -190,6 +190,11 @@ class Abr:
         return self.renditions[self.current].id
 
     @property
+    def throughput_bps(self) -> float | None:
+        """The throughput estimate (bit/s), ``None`` before the first sample."""
+        return self.estimator.estimate() if self.estimator.samples else None
+
+    @property
     def bitrate_bps(self) -> int:
         """Bit rate of the rendition being fetched."""
         return self.renditions[self.current].bandwidth

@@ -200,9 +200,7 @@ class Steering:
             stalls=stalls,
             part_s=part_s,
             target_duration_s=target_duration_s,
-            throughput_bps=abr.estimator.estimate()
-            if abr is not None and abr.estimator.samples
-            else None,
+            throughput_bps=abr.throughput_bps if abr is not None else None,
             bitrate_bps=abr.bitrate_bps if abr is not None else None,
             edge_age_s=edge_age_s,
         )

@@ -478,9 +478,7 @@ class _Viewer:
             stalls=stalls,
             part_s=part,
             target_duration_s=td,
-            throughput_bps=abr.estimator.estimate()
-            if abr is not None and abr.estimator.samples
-            else None,
+            throughput_bps=abr.throughput_bps if abr is not None else None,
             bitrate_bps=abr.bitrate_bps if abr is not None else None,
         )
         decision = self.policy.update(now, obs)

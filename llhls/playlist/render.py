@@ -21,8 +21,10 @@ values it is made of, never by object identity).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from typing import TypeVar
 
 from llhls.playlist.model import (
     ByteRange,
@@ -45,6 +47,9 @@ __all__ = ["render", "render_media", "render_multivariant", "format_pdt"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
 _CACHE_SIZE = 4096
 """Entries per text cache (emptied when full: a cheap bound)."""
 _PDT_TEXT: dict[int, str] = {}
@@ -52,29 +57,31 @@ _DEC_TEXT: dict[tuple[int, int], str] = {}
 _PART_TEXT: dict[tuple[str, int, int, bool, bool, ByteRange | None], str] = {}
 
 
+def _remembered(cache: dict[_K, str], key: _K, make: Callable[[_V], str], value: _V) -> str:
+    """``make(value)``, remembered in ``cache`` under ``key`` (emptied when full)."""
+    text = cache.get(key)
+    if text is None:
+        text = make(value)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[key] = text
+    return text
+
+
+def _pdt_text(pdt_ms: int) -> str:
+    moment = _EPOCH + timedelta(milliseconds=pdt_ms)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{pdt_ms % 1000:03d}Z"
+
+
 def format_pdt(pdt_ms: int) -> str:
     """UTC milliseconds since the epoch as ``YYYY-MM-DDThh:mm:ss.mmmZ``."""
-    text = _PDT_TEXT.get(pdt_ms)
-    if text is None:
-        moment = _EPOCH + timedelta(milliseconds=pdt_ms)
-        text = f"{moment:%Y-%m-%dT%H:%M:%S}.{pdt_ms % 1000:03d}Z"
-        if len(_PDT_TEXT) >= _CACHE_SIZE:
-            _PDT_TEXT.clear()
-        _PDT_TEXT[pdt_ms] = text
-    return text
+    return _remembered(_PDT_TEXT, pdt_ms, _pdt_text, pdt_ms)
 
 
 def _dec(value: Fraction | int) -> str:
     if not isinstance(value, Fraction | int):
         return format_decimal(value)
-    key = (value.numerator, value.denominator)
-    text = _DEC_TEXT.get(key)
-    if text is None:
-        text = format_decimal(value)
-        if len(_DEC_TEXT) >= _CACHE_SIZE:
-            _DEC_TEXT.clear()
-        _DEC_TEXT[key] = text
-    return text
+    return _remembered(_DEC_TEXT, (value.numerator, value.denominator), format_decimal, value)
 
 
 def _q(value: str) -> str:
@@ -95,13 +102,7 @@ def _map(m: Map) -> str:
 def _part(p: Part) -> str:
     d = p.duration
     key = (p.uri, d.numerator, d.denominator, p.independent, p.gap, p.byterange)
-    text = _PART_TEXT.get(key)
-    if text is None:
-        text = _part_text(p)
-        if len(_PART_TEXT) >= _CACHE_SIZE:
-            _PART_TEXT.clear()
-        _PART_TEXT[key] = text
-    return text
+    return _remembered(_PART_TEXT, key, _part_text, p)
 
 
 def _part_text(p: Part) -> str:
