@@ -69,7 +69,10 @@ def check_run(summary: Mapping[str, Any], duration: float) -> None:
     # a sample every 100 ms from the first request to the end
     assert len(samples) == pytest.approx((startup + duration) * 10, abs=3)
     ts = [s["t"] for s in samples]
-    assert all(0 < b - a < 0.25 for a, b in zip(ts, ts[1:], strict=False))
+    gaps = [b - a for a, b in zip(ts, ts[1:], strict=False)]
+    # a late poll skips the missed slots (the live stream, its encoder threads and the
+    # player share this process and 2 cores with the rest of the suite: allow one miss)
+    assert all(0 < g < 0.35 for g in gaps), (max(gaps), ts[gaps.index(max(gaps))])
     json.dumps(summary)
 
 
