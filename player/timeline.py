@@ -158,6 +158,8 @@ def _start_ticks(pl: MediaPlaylist) -> tuple[int, dict[int, int]]:
 def segment_starts(pl: MediaPlaylist) -> dict[int, Fraction]:
     """Start of every listed segment (open one included) in seconds from the first."""
     den, ticks = _start_ticks(pl)
+    if den == 1:  # whole-second segments: no normalisation to do
+        return {msn: Fraction(t) for msn, t in ticks.items()}
     return {msn: Fraction(t, den) for msn, t in ticks.items()}
 
 
@@ -179,7 +181,8 @@ def segment_pdt_ms(pl: MediaPlaylist) -> dict[int, Fraction]:
         if pdt is not None:
             anchor = (msn, pdt)
         if anchor is not None:
-            out[msn] = Fraction(anchor[1] * den + (ticks[msn] - ticks[anchor[0]]) * 1000, den)
+            ms = anchor[1] * den + (ticks[msn] - ticks[anchor[0]]) * 1000
+            out[msn] = Fraction(ms) if den == 1 else Fraction(ms, den)
     first = next(((m, p) for m, p in heads if p is not None), None)
     if first is not None:
         for msn, _ in heads:

@@ -10,6 +10,7 @@ it calls back into its :class:`~player.session.Session` (``send``, ``emit``,
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from fractions import Fraction
 from functools import lru_cache
 from posixpath import basename, dirname
@@ -78,6 +79,10 @@ def rendition_id(path: str) -> str:
     path = path.split("?", 1)[0]
     parent = basename(dirname(path))
     return parent or path
+
+
+def _position(chunk: Chunk) -> Position:
+    return chunk.position
 
 
 def _all_parts(pl: MediaPlaylist) -> list[Part]:
@@ -335,12 +340,13 @@ class Track:
         if not known:
             return
         ref = known[-1]
+        low = (self.cursor[0] if self.cursor else pl.first_msn) - 2
         for msn, start in starts.items():
-            if msn not in self.seg_start_us:
+            # (those below ``low`` would be dropped again at once)
+            if msn >= low and msn not in self.seg_start_us:
                 self.seg_start_us[msn] = self.seg_start_us[ref] + round(
                     (start - starts[ref]) * 1_000_000
                 )
-        low = (self.cursor[0] if self.cursor else pl.first_msn) - 2
         for msn in [m for m in self.seg_start_us if m < low]:
             del self.seg_start_us[msn]
 
@@ -353,9 +359,8 @@ class Track:
         map_uri = maps.get(self.cursor[0], next(reversed(maps.values()), None))
         if map_uri is not None and map_uri != self.init_sent:
             self._fetch(now, "init", map_uri, None, None)
-        start = next((i for i, c in enumerate(self.order) if c.position >= self.cursor), None)
-        if start is None:
-            start = len(self.order)
+        # the first chunk at or after the cursor (the order is sorted by position)
+        start = bisect_left(self.order, self.cursor, key=_position)
         for chunk in self.order[start:]:
             if self.stop_at is not None and chunk.position >= self.stop_at:
                 return

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import parse_qsl
 
@@ -144,6 +145,13 @@ def parse_directives(query: str) -> Directives | str:
     Values must be decimal integers (``_HLS_msn``, ``_HLS_part``) or ``YES``/``v2``
     (``_HLS_skip``), each at most once. Other parameters are ignored.
     """
+    return _parse_directives(query)
+
+
+@lru_cache(maxsize=1024)
+def _parse_directives(query: str) -> Directives | str:
+    """:func:`parse_directives`, remembered: a blocked request is decided again on
+    every publish (the answer is immutable: a frozen Directives or a str)."""
     found: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key in ("_HLS_msn", "_HLS_part", "_HLS_skip"):

@@ -241,6 +241,12 @@ def _as_fraction(value: Fraction) -> Fraction:
     return value if type(value) is Fraction else Fraction(value)
 
 
+def _lt(a: Fraction, b: Fraction) -> bool:
+    """``a < b`` for two Fractions (positive denominators), without the generic
+    comparison's ABC checks: the store compares times on every part."""
+    return a.numerator * b.denominator < b.numerator * a.denominator
+
+
 class Store:
     """Streams, their renditions, segments and parts; rendered playlists cached."""
 
@@ -328,7 +334,7 @@ class Store:
             expected = f"{r.open.msn}.{len(r.open.parts)}"
             raise ValueError(f"{name}/{rid}: expected part {expected}, got {msn}.{index}")
         d = _as_fraction(duration)
-        if not part_duration_ok(d, declared, exempt=True):
+        if _lt(declared, d) and not part_duration_ok(d, declared, exempt=True):
             logger.warning(
                 "%s/%s part %d.%d lasts %s s, above PART-TARGET %s s",
                 name,
@@ -443,7 +449,7 @@ class Store:
         """Drop old part tags and segments; free files whose retention has passed."""
         tagged = r.tagged
         # Part tags go from segments starting more than 3 TD before the playlist's end.
-        while tagged and (not tagged[0].show_parts or tagged[0].tags_until < r.end):
+        while tagged and (not tagged[0].show_parts or _lt(tagged[0].tags_until, r.end)):
             seg = tagged.popleft()
             if seg.show_parts:
                 self._drop_part_tags(st, r, seg, now)

@@ -281,6 +281,24 @@ class _Header:
     reports: list[RenditionReport] = field(default_factory=list)
     endlist: bool = False
 
+    def copy(self) -> _Header:
+        """An independent copy (its lists copied)."""
+        return _Header(
+            self.target_duration,
+            self.version,
+            self.media_sequence,
+            self.discontinuity_sequence,
+            self.playlist_type,
+            self.independent_segments,
+            self.part_target,
+            self.server_control,
+            self.map,
+            self.skip,
+            list(self.hints),
+            list(self.reports),
+            self.endlist,
+        )
+
 
 def _extinf(value: str, line: int) -> tuple[Fraction, str | None]:
     dur_text, _, title = value.partition(",")
@@ -312,7 +330,21 @@ def _once(current: object, tag: str, line: int) -> None:
         raise PlaylistError(f"{tag} appears twice", line)
 
 
+_PLAIN_PART = re.compile(r'DURATION=([0-9]+(?:\.[0-9]+)?),URI="([^"]*)"(,INDEPENDENT=YES)?')
+_DURATIONS: dict[str, Fraction] = {}
+
+
 def _parse_part(value: str, line: int) -> Part:
+    m = _PLAIN_PART.fullmatch(value)
+    if m is not None:
+        # what the general path reads from these attributes, without its steps
+        text = m.group(1)
+        duration = _DURATIONS.get(text)
+        if duration is None:
+            if len(_DURATIONS) >= _CACHE_SIZE:
+                _DURATIONS.clear()
+            duration = _DURATIONS[text] = Fraction(text)
+        return Part(uri=m.group(2), duration=duration, independent=m.group(3) is not None)
     a = _Attrs("EXT-X-PART", value, line)
     return Part(
         uri=a.quoted_req("URI"),
@@ -348,7 +380,17 @@ def _parse_skip(value: str, line: int) -> Skip:
     return Skip(skipped_segments=a.integer_req("SKIPPED-SEGMENTS"), recently_removed_dateranges=ids)
 
 
+# The attribute lists a live origin writes in every playlist response, each with new
+# numbers: read in one match (any other spelling takes the general path; both build
+# the same tag from the same values).
+_PLAIN_HINT = re.compile(r'TYPE=(PART|MAP),URI="([^"]*)"')
+_PLAIN_REPORT = re.compile(r'URI="([^"]*)",LAST-MSN=([0-9]{1,20})(?:,LAST-PART=([0-9]{1,20}))?')
+
+
 def _parse_hint(value: str, line: int) -> PreloadHint:
+    m = _PLAIN_HINT.fullmatch(value)
+    if m is not None:
+        return PreloadHint(uri=m.group(2), type="PART" if m.group(1) == "PART" else "MAP")
     a = _Attrs("EXT-X-PRELOAD-HINT", value, line)
     kind: HintType = "PART" if a.enum("TYPE", ("PART", "MAP"), True) == "PART" else "MAP"
     return PreloadHint(
@@ -360,6 +402,14 @@ def _parse_hint(value: str, line: int) -> PreloadHint:
 
 
 def _parse_report(value: str, line: int) -> RenditionReport:
+    m = _PLAIN_REPORT.fullmatch(value)
+    if m is not None:
+        last_part = m.group(3)
+        return RenditionReport(
+            uri=m.group(1),
+            last_msn=int(m.group(2)),
+            last_part=None if last_part is None else int(last_part),
+        )
     a = _Attrs("EXT-X-RENDITION-REPORT", value, line)
     return RenditionReport(
         uri=a.quoted_req("URI"),
@@ -432,36 +482,119 @@ def _checked(fn: Callable[[str, int], _T], value: str, line: int) -> _T:
         raise PlaylistError(str(exc), line) from exc
 
 
+_BLOCKS: dict[str, tuple[Segment, int]] = {}
+"""Complete segment blocks (the lines after one URI line up to and including the next
+one) -> their segment and their number of line breaks; see :func:`parse_media`."""
+
+
+_HEADS: dict[str, tuple[_Header, Segment, int]] = {}
+"""Playlist starts (every line after ``#EXTM3U`` up to and including the first URI
+line) -> the playlist-level tags read so far, the first segment, the line breaks."""
+
+
+def _block_candidate(text: str, pos: int) -> str | None:
+    """The text from ``pos`` (a line start) to the end of the line after the next
+    ``#EXTINF`` line: where a segment block written the usual way ends."""
+    i = text.find("\n#EXTINF:", pos - 1)
+    if i < 0:
+        return None
+    j = text.find("\n", i + 1)
+    if j < 0:
+        return None
+    k = text.find("\n", j + 1)
+    return text[pos:] if k < 0 else text[pos : k + 1]
+
+
 def parse_media(text: str) -> MediaPlaylist:
-    """Parse a media playlist."""
-    lines = _lines(text)
+    """Parse a media playlist.
+
+    A live playlist lists the same complete segments in reload after reload, so
+    each complete segment block (every line after one segment's URI line up to
+    and including the next URI line) that holds no playlist-level tag is
+    remembered by its exact text with the segment it makes: the block parses
+    the same wherever it appears after a URI line (the parser's state there is
+    always the same). Only successes are remembered, so errors keep their line
+    numbers.
+    """
+    if text.startswith("\ufeff"):
+        raise PlaylistError("playlist starts with a byte order mark", 1)
+    n = len(text)
+    nl = text.find("\n")
+    first_end = n if nl < 0 else nl
+    if text[:first_end].rstrip("\r").rstrip() != "#EXTM3U":
+        raise PlaylistError("first line must be #EXTM3U", 1)
+    blocks = _BLOCKS
     h = _Header()
     pending = _Pending()
     segments: list[Segment] = []
     header_map_allowed = True
-    for line, content in lines:
+    pos = first_end + 1
+    line = 1
+    block_start = -1  # where the current segment block began after a URI line (-1: not so)
+    pure = False  # whether that block has held segment tags only so far
+    if pos < n:
+        # the header and the first segment, as seen before
+        candidate = _block_candidate(text, pos)
+        head = _HEADS.get(candidate) if candidate is not None else None
+        if head is not None and candidate is not None:
+            h = head[0].copy()
+            segments.append(head[1])
+            line += head[2]
+            pos += len(candidate)
+            header_map_allowed = False
+            block_start, pure = pos, True
+    while pos < n:
+        if block_start == pos:
+            # right after a URI line: a block seen before is its segment again
+            candidate = _block_candidate(text, pos)
+            if candidate is not None:
+                hit = blocks.get(candidate)
+                if hit is not None:
+                    segments.append(hit[0])
+                    line += hit[1]
+                    pos += len(candidate)
+                    block_start = pos
+                    continue
+        nl = text.find("\n", pos)
+        if nl < 0:
+            nl = n
+        line += 1
+        content = text[pos:nl].strip()
+        start, pos = pos, nl + 1
+        if not content:
+            continue
         if not content.startswith("#"):
             if pending.extinf is None:
                 raise PlaylistError(f"URI {content!r} without EXTINF", line)
             duration, title = pending.extinf
             try:
-                segments.append(
-                    Segment(
-                        uri=content,
-                        duration=duration,
-                        title=title,
-                        pdt_ms=pending.pdt_ms,
-                        parts=tuple(pending.parts),
-                        gap=pending.gap,
-                        discontinuity=pending.discontinuity,
-                        map=pending.map,
-                        byterange=pending.byterange,
-                    )
+                segment = Segment(
+                    uri=content,
+                    duration=duration,
+                    title=title,
+                    pdt_ms=pending.pdt_ms,
+                    parts=tuple(pending.parts),
+                    gap=pending.gap,
+                    discontinuity=pending.discontinuity,
+                    map=pending.map,
+                    byterange=pending.byterange,
                 )
             except ValueError as exc:
                 raise PlaylistError(str(exc), line) from exc
+            segments.append(segment)
+            if pure and 0 <= block_start < start:
+                block = text[block_start:pos]
+                if len(blocks) >= _CACHE_SIZE:
+                    blocks.clear()
+                blocks[block] = (segment, block.count("\n"))
+            elif block_start < 0 and len(segments) == 1:
+                block = text[first_end + 1 : pos]
+                if len(_HEADS) >= _CACHE_SIZE:
+                    _HEADS.clear()
+                _HEADS[block] = (h.copy(), segment, block.count("\n"))
             pending = _Pending()
             header_map_allowed = False
+            block_start, pure = pos, True
             continue
         if content.startswith(_MULTIVARIANT_TAGS):
             raise PlaylistError("multivariant tag in a media playlist", line)
@@ -482,11 +615,13 @@ def parse_media(text: str) -> MediaPlaylist:
             _once(pending.pdt_ms, tag, line)
             pending.pdt_ms = _cached(_PDTS, parse_pdt, _need(value, tag, line), line)
         elif _header_tag(h, tag, value, line, bool(segments) or not pending.empty):
+            pure = False
             continue
         elif tag == "#EXT-X-MAP":
             new_map = _checked(_parse_map, _need(value, tag, line), line)
             if header_map_allowed and pending.empty and h.map is None:
                 h.map = new_map
+                pure = False
             else:
                 _once(pending.map, tag, line)
                 pending.map = new_map

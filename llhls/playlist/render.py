@@ -16,7 +16,10 @@ Media playlist layout::
 
 A live origin renders the same parts, durations and dates again for every
 playlist request, so their text is remembered (bounded caches keyed by the
-values it is made of, never by object identity).
+values it is made of). The lines of a complete segment are also remembered by
+the (immutable) segment object an origin lists again and again: the cache
+holds the object itself and checks it is the same one, so a reused ``id`` can
+never return another segment's text.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ _CACHE_SIZE = 4096
 _PDT_TEXT: dict[int, str] = {}
 _DEC_TEXT: dict[tuple[int, int], str] = {}
 _PART_TEXT: dict[tuple[str, int, int, bool, bool, ByteRange | None], str] = {}
+_SEGMENT_TEXT: dict[int, tuple[Segment, str]] = {}
 
 
 def _remembered(cache: dict[_K, str], key: _K, make: Callable[[_V], str], value: _V) -> str:
@@ -165,6 +169,26 @@ def _segment_head(out: list[str], seg: Segment | OpenSegment) -> None:
     out.extend(_part(p) for p in seg.parts)
 
 
+def _segment_text(seg: Segment) -> str:
+    """The lines of a complete segment (no final line break), remembered per object."""
+    hit = _SEGMENT_TEXT.get(id(seg))
+    if hit is not None and hit[0] is seg:
+        return hit[1]
+    out: list[str] = []
+    _segment_head(out, seg)
+    if seg.gap:
+        out.append("#EXT-X-GAP")
+    out.append(f"#EXTINF:{_dec(seg.duration)},{seg.title if seg.title is not None else ''}")
+    if seg.byterange is not None:
+        out.append(f"#EXT-X-BYTERANGE:{_byterange(seg.byterange)}")
+    out.append(seg.uri)
+    text = "\n".join(out)
+    if len(_SEGMENT_TEXT) >= _CACHE_SIZE:
+        _SEGMENT_TEXT.clear()
+    _SEGMENT_TEXT[id(seg)] = (seg, text)
+    return text
+
+
 def render_media(pl: MediaPlaylist) -> str:
     """Render a media playlist to canonical text."""
     out = ["#EXTM3U"]
@@ -186,14 +210,7 @@ def render_media(pl: MediaPlaylist) -> str:
         out.append(_map(pl.map))
     if pl.skip is not None:
         out.append(_skip(pl.skip))
-    for seg in pl.segments:
-        _segment_head(out, seg)
-        if seg.gap:
-            out.append("#EXT-X-GAP")
-        out.append(f"#EXTINF:{_dec(seg.duration)},{seg.title if seg.title is not None else ''}")
-        if seg.byterange is not None:
-            out.append(f"#EXT-X-BYTERANGE:{_byterange(seg.byterange)}")
-        out.append(seg.uri)
+    out.extend(_segment_text(seg) for seg in pl.segments)
     if pl.open_segment is not None:
         _segment_head(out, pl.open_segment)
     out.extend(_hint(h) for h in pl.preload_hints)

@@ -150,10 +150,19 @@ def test_player_far_behind_jumps_to_live(tmp_path: Path) -> None:
     peak = max(range(len(samples)), key=lambda i: samples[i]["latency_s"])
     print(brief, samples[peak])
     assert samples[peak]["latency_s"] > 6.0, "the pause did not put the player far behind"
-    # the jump: back near the target within seconds of the peak (not on a stale edge)
+    # the jump: one step of more than 5 s from one sample to the next (catching up at
+    # 1.25x would take 0.25 s per second of excess: over 20 s), landing near the target
     after = samples[peak + 1 :]
-    back = next((s for s in after if s["latency_s"] < s["target_s"] + 0.5), None)
-    assert back is not None and back["t"] - samples[peak]["t"] < 4.0, (samples[peak], back)
+    steps = [(a, b) for a, b in zip(samples[peak:], after, strict=False)]
+    jump = next(((a, b) for a, b in steps if a["latency_s"] - b["latency_s"] > 5.0), None)
+    assert jump is not None, [(s["t"], s["latency_s"]) for s in after[:60]]
+    # it lands at an independent part at or behind the target: within one GOP (here
+    # one 2 s segment) and a part of it
+    landed = jump[1]
+    assert landed["latency_s"] < landed["target_s"] + 2.3, jump
+    # the origin back-fills the 9 s it missed before its edge is live again and the jump
+    # waits for that (on an idle machine it comes about 1.5 s after the peak; under load
+    # later); it comes before the run ends and the controller is on target at the end
     assert abs(after[-1]["latency_s"] - after[-1]["target_s"]) <= 0.1, after[-1]
     # the jump's own restart does not raise the target again
     assert after[-1]["target_s"] <= samples[peak]["target_s"] + 0.01, after[-1]
