@@ -38,7 +38,7 @@ def client_context(app: LiveApp) -> ssl.SSLContext:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def live_app() -> AsyncIterator[LiveApp]:
-    # By the time these tests run, the suite has left millions of objects in the
+    # By the time these tests run, the suite has left ~200,000 objects in the
     # process; a full collection walks them in 0.1-0.25 s (measured with gc.callbacks)
     # and stops the event loop that long: a standalone `llhls live` or `llhls play`
     # has no such heap. Freeze what exists so collections see only the new objects.
