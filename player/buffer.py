@@ -335,7 +335,11 @@ class PlayoutBuffer(Generic[T]):
         return 0 if r is None else max(0, r[1] - self._position)
 
     def _level_us(self) -> int:
-        return min(self._track_ahead(buf) for buf in self._tracks.values())
+        tracks = self._tracks
+        if len(tracks) == 1:  # the common case, without a generator
+            for buf in tracks.values():
+                return self._track_ahead(buf)
+        return min(self._track_ahead(buf) for buf in tracks.values())
 
     def _start_position(self) -> int | None:
         """The earliest media time every track covers, if any."""

@@ -95,6 +95,7 @@ class Steering:
         self._plan_applied = False
         self._boot_bytes = 0
         self._boot_seconds = 0.0
+        self._gate = "waiting"
         if target_s is not None:
             self.controller.set_target(target_s)
 
@@ -207,6 +208,15 @@ class Steering:
         if not self._target_known:
             return Steer(1.0, None, "waiting")
         decision = self.controller.update(now, obs)
+        gate = "" if decision.health is None else decision.health.reason
+        if gate != self._gate:
+            self._gate = gate
+            logger.debug(
+                "catch-up gate %s (mode %s, floor %s s)",
+                gate or "open",
+                decision.mode,
+                None if decision.floor_s is None else round(decision.floor_s, 3),
+            )
         switch_to = None
         if self.abr_enabled and abr is not None and state is not PlayState.BUFFERING:
             choice = abr.decide(now, buffer_s)

@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from llhls.errors import PlaylistError
-from llhls.playlist.model import MediaPlaylist, Part, Segment, exact_sum
+from llhls.playlist.model import MediaPlaylist, Part, Segment, exact_add, exact_sum
 
 __all__ = [
     "Position",
     "Chunk",
+    "ChunkMemo",
     "chunks",
     "last_position",
     "segment_starts",
     "segment_pdt_ms",
+    "segment_times",
     "map_uris",
     "find_chunk",
     "next_position",
@@ -82,10 +86,41 @@ class Chunk:
 
 _ZERO = Fraction(0)
 
+ChunkMemo = dict[int, tuple[Fraction, tuple[Part, ...], list[Chunk]]]
+"""Part chunks made before, by segment MSN: the segment's start, the parts they were
+made of (held, so that identity keeps meaning the same object) and the chunks."""
 
-def _parts_chunks(out: list[Chunk], msn: int, parts: tuple[Part, ...], start: Fraction) -> None:
+
+def _parts_chunks(
+    out: list[Chunk],
+    msn: int,
+    parts: tuple[Part, ...],
+    start: Fraction,
+    memo: ChunkMemo | None = None,
+) -> None:
+    done = 0
     offset = _ZERO
-    for index, part in enumerate(parts):
+    if memo is not None:
+        hit = memo.get(msn)
+        if hit is not None and hit[0] == start:
+            known_parts, known = hit[1], hit[2]
+            done = len(known_parts)
+            # the same part objects first: their chunks are the same (a Chunk is made of
+            # the msn, the start and its parts and those before it, nothing else)
+            if done <= len(parts) and all(
+                a is b for a, b in zip(known_parts, parts[:done], strict=True)
+            ):
+                if done == len(parts):
+                    out.extend(known)
+                    return
+                out.extend(known)
+                last = known[-1]
+                offset = exact_add(last.offset, last.duration)
+            else:
+                done = 0
+    first = len(out)
+    for index in range(done, len(parts)):
+        part = parts[index]
         out.append(
             Chunk(
                 msn,
@@ -94,36 +129,56 @@ def _parts_chunks(out: list[Chunk], msn: int, parts: tuple[Part, ...], start: Fr
                 part.duration,
                 part.independent,
                 part.gap,
-                start + offset if offset else start,
+                exact_add(start, offset) if offset else start,
                 offset,
             )
         )
-        offset += part.duration
+        offset = exact_add(offset, part.duration)
+    if memo is not None:
+        memo[msn] = (start, parts, out[first - done :])
 
 
-def chunks(pl: MediaPlaylist, *, use_parts: bool = True, since: int | None = None) -> list[Chunk]:
+def chunks(
+    pl: MediaPlaylist,
+    *,
+    use_parts: bool = True,
+    since: int | None = None,
+    memo: ChunkMemo | None = None,
+    starts: Mapping[int, Fraction] | None = None,
+) -> list[Chunk]:
     """Every fetchable unit in playback order: parts where listed, else whole segments.
 
     With ``use_parts=False`` (classic HLS) only whole segments are returned and
     the open segment is ignored. With ``since``, only the chunks of segments
     ``since`` and later (the same objects as in the whole list, and far cheaper
-    to get than it near the live edge).
+    to get than it near the live edge). With ``memo`` (kept by the caller from
+    call to call), the part chunks of a segment whose start and parts (the same
+    objects) were seen before are not made again; equal to making them anew.
+    ``starts`` is :func:`segment_starts` of ``pl`` if the caller has it at hand.
     """
     out: list[Chunk] = []
     segments = pl.segments
     msn = pl.first_msn
     first = 0 if since is None else min(max(since - msn, 0), len(segments))
-    start = exact_sum(seg.duration for seg in segments[:first]) if first else _ZERO
     msn += first
+    if not first:
+        start = _ZERO
+    elif starts is not None and msn in starts:
+        start = starts[msn]
+    else:
+        start = exact_sum(seg.duration for seg in segments[:first])
+    if memo:
+        for old in [m for m in memo if m < msn]:
+            del memo[old]
     for seg in segments[first:] if first else segments:
         if seg.parts and use_parts:
-            _parts_chunks(out, msn, seg.parts, start)
+            _parts_chunks(out, msn, seg.parts, start, memo)
         else:
             out.append(Chunk(msn, None, seg.uri, seg.duration, True, seg.gap, start, _ZERO))
         start += seg.duration
         msn += 1
     if pl.open_segment is not None and use_parts and (since is None or msn >= since):
-        _parts_chunks(out, msn, pl.open_segment.parts, start)
+        _parts_chunks(out, msn, pl.open_segment.parts, start, memo)
     return out
 
 
@@ -157,10 +212,24 @@ def _start_ticks(pl: MediaPlaylist) -> tuple[int, dict[int, int]]:
 
 def segment_starts(pl: MediaPlaylist) -> dict[int, Fraction]:
     """Start of every listed segment (open one included) in seconds from the first."""
+    return _starts_of(*_start_ticks(pl))
+
+
+@lru_cache(maxsize=4096)
+def _fraction(numerator: int, denominator: int) -> Fraction:
+    """``Fraction(numerator, denominator)``, remembered: a live playlist's segment
+    starts and dates come out as the same few integer pairs reload after reload."""
+    return Fraction(numerator, denominator)
+
+
+def _starts_of(den: int, ticks: dict[int, int]) -> dict[int, Fraction]:
+    return {msn: _fraction(t, den) for msn, t in ticks.items()}
+
+
+def segment_times(pl: MediaPlaylist) -> tuple[dict[int, Fraction], dict[int, Fraction]]:
+    """``(segment_starts(pl), segment_pdt_ms(pl))``, for the price of one walk."""
     den, ticks = _start_ticks(pl)
-    if den == 1:  # whole-second segments: no normalisation to do
-        return {msn: Fraction(t) for msn, t in ticks.items()}
-    return {msn: Fraction(t, den) for msn, t in ticks.items()}
+    return _starts_of(den, ticks), _pdts_of(pl, den, ticks)
 
 
 def segment_pdt_ms(pl: MediaPlaylist) -> dict[int, Fraction]:
@@ -169,20 +238,25 @@ def segment_pdt_ms(pl: MediaPlaylist) -> dict[int, Fraction]:
     A tag dates its segment; later segments follow by adding durations, and
     earlier ones (before the first tag) by subtracting them.
     """
-    den, ticks = _start_ticks(pl)
+    return _pdts_of(pl, *_start_ticks(pl))
+
+
+def _pdts_of(pl: MediaPlaylist, den: int, ticks: dict[int, int]) -> dict[int, Fraction]:
+    first_msn = pl.first_msn
     heads: list[tuple[int, int | None]] = [
-        (pl.first_msn + i, s.pdt_ms) for i, s in enumerate(pl.segments)
+        (first_msn + i, s.pdt_ms) for i, s in enumerate(pl.segments)
     ]
     if pl.open_segment is not None:
-        heads.append((pl.next_msn, pl.open_segment.pdt_ms))
+        heads.append((first_msn + len(pl.segments), pl.open_segment.pdt_ms))
     out: dict[int, Fraction] = {}
     anchor: tuple[int, int] | None = None
     for msn, pdt in heads:
         if pdt is not None:
             anchor = (msn, pdt)
-        if anchor is not None:
+            out[msn] = _fraction(pdt, 1)  # the tag itself: no offset to add
+        elif anchor is not None:
             ms = anchor[1] * den + (ticks[msn] - ticks[anchor[0]]) * 1000
-            out[msn] = Fraction(ms) if den == 1 else Fraction(ms, den)
+            out[msn] = _fraction(ms, den)
     first = next(((m, p) for m, p in heads if p is not None), None)
     if first is not None:
         for msn, _ in heads:
@@ -329,7 +403,7 @@ def merge_update(known: MediaPlaylist | None, update: MediaPlaylist) -> MediaPla
     """
     old: dict[int, Segment] = {}
     if known is not None:
-        old = {known.first_msn + i: s for i, s in enumerate(known.segments)}
+        old = dict(enumerate(known.segments, known.first_msn))
     segments: list[Segment] = []
     if update.skip is not None:
         for msn in range(update.media_sequence, update.first_msn):
@@ -337,9 +411,9 @@ def merge_update(known: MediaPlaylist | None, update: MediaPlaylist) -> MediaPla
             if seg is None:
                 raise PlaylistError(f"delta update skips segment {msn}, which is not known")
             segments.append(seg)
-    for index, seg in enumerate(update.segments):
-        prev = old.get(update.first_msn + index)
-        if prev is not None and prev.uri == seg.uri:
+    for msn, seg in enumerate(update.segments, update.first_msn):
+        prev = old.get(msn)
+        if prev is not None and prev is not seg and prev.uri == seg.uri:
             keep_parts = not seg.parts and bool(prev.parts)
             keep_pdt = seg.pdt_ms is None and prev.pdt_ms is not None
             if (keep_parts or keep_pdt) and _same_but_parts_pdt(seg, prev, keep_parts, keep_pdt):
@@ -364,9 +438,18 @@ def skip_directive(pl: MediaPlaylist, age: float) -> str | None:
     sc = pl.server_control
     if sc is None or sc.can_skip_until is None or pl.endlist:
         return None
-    if age > sc.can_skip_until / 2:
+    limit = sc.can_skip_until
+    n, d = limit.numerator, limit.denominator
+    twice = 2 * age  # exact (or inf)
+    if math.isfinite(twice):
+        # age > limit / 2, exactly, in integers
+        an, ad = twice.as_integer_ratio()
+        if an * d > n * ad:
+            return None
+    elif age > limit / 2:
         return None
-    if pl.duration <= sc.can_skip_until:
+    total = pl.duration
+    if total.numerator * d <= n * total.denominator:  # total <= limit
         return None
     return "YES"
 

@@ -10,6 +10,7 @@ it calls back into its :class:`~player.session.Session` (``send``, ``emit``,
 from __future__ import annotations
 
 import logging
+import re
 from bisect import bisect_left
 from fractions import Fraction
 from functools import lru_cache
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from llhls.errors import PlaylistError
-from llhls.playlist.model import MediaPlaylist, Part
+from llhls.playlist.model import MediaPlaylist
 from llhls.playlist.parse import parse_media
 from player.actions import (
     Deliver,
@@ -31,6 +32,7 @@ from player.actions import (
 )
 from player.timeline import (
     Chunk,
+    ChunkMemo,
     Position,
     backoff,
     choose_aligned,
@@ -45,6 +47,7 @@ from player.timeline import (
     next_position,
     segment_pdt_ms,
     segment_starts,
+    segment_times,
     skip_directive,
     with_directives,
 )
@@ -65,13 +68,41 @@ def resolve(base: str, uri: str) -> str:
     return path
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._~-]+")
+"""A URI that is one plain path segment (``part_12_3.mp4``): no scheme, no slash, no
+query, no escape."""
+
+
 @lru_cache(maxsize=4096)
 def _resolve(base: str, uri: str) -> tuple[str, bool]:
     """(absolute path and query, whether ``uri`` names another origin): a pure function
-    of two strings, remembered (a live client resolves the same URIs again and again)."""
+    of two strings, remembered (a live client resolves the same URIs again and again).
+
+    A plain file name (not ``.`` or ``..``) only replaces the last segment of the
+    path ``base`` resolves to, so it is appended to the directory ``base`` gives
+    any such name (found once per base) without a full ``urljoin``.
+    """
+    if uri not in (".", "..") and _PLAIN_NAME.fullmatch(uri) is not None:
+        directory, foreign = _directory(base)
+        if directory is not None:
+            return directory + uri, foreign
+    return _join(base, uri)
+
+
+def _join(base: str, uri: str) -> tuple[str, bool]:
     joined = urlsplit(urljoin(base, uri))
     path = joined.path or "/"
     return (f"{path}?{joined.query}" if joined.query else path), bool(joined.netloc)
+
+
+@lru_cache(maxsize=256)
+def _directory(base: str) -> tuple[str | None, bool]:
+    """What :func:`_join` gives ``base`` and a plain name, minus the name (``None``
+    when that is not a plain path prefix ending in ``/``, e.g. ``base`` is empty)."""
+    path, foreign = _join(base, "x")
+    if not path.endswith("/x"):
+        return None, foreign
+    return path[:-1], foreign
 
 
 def rendition_id(path: str) -> str:
@@ -81,15 +112,28 @@ def rendition_id(path: str) -> str:
     return parent or path
 
 
+def _round_ratio(numerator: int, denominator: int) -> int:
+    """``round(Fraction(numerator, denominator))`` (halves to even; ``denominator > 0``)
+    without making the Fraction."""
+    floor, remainder = divmod(numerator, denominator)
+    if remainder * 2 < denominator:
+        return floor
+    if remainder * 2 > denominator or floor % 2:
+        return floor + 1
+    return floor
+
+
 def _position(chunk: Chunk) -> Position:
     return chunk.position
 
 
-def _all_parts(pl: MediaPlaylist) -> list[Part]:
-    out = [p for seg in pl.segments for p in seg.parts]
-    if pl.open_segment is not None:
-        out.extend(pl.open_segment.parts)
-    return out
+def _any_part_byterange(pl: MediaPlaylist) -> bool:
+    """Whether any listed part (the open segment's included) has a byte range."""
+    for seg in pl.segments:
+        for p in seg.parts:
+            if p.byterange:
+                return True
+    return pl.open_segment is not None and any(p.byterange for p in pl.open_segment.parts)
 
 
 class Request:
@@ -133,6 +177,8 @@ class Track:
         self._maps: dict[int, str | None] = {}
         self._pdts: dict[int, Fraction] = {}
         self._starts: dict[int, Fraction] = {}
+        self._chunk_memo: ChunkMemo = {}
+        """Part chunks of earlier reloads, for :func:`~player.timeline.chunks`."""
         self.playlist_req: int | None = None
         self.playlist_sent_at = 0.0
         self.playlist_wait = 0.0
@@ -261,8 +307,7 @@ class Track:
         """Compute what :meth:`_deliver` and friends look up in ``pl``, once per playlist."""
         if self._derived_of is not pl:
             self._maps = map_uris(pl)
-            self._pdts = segment_pdt_ms(pl)
-            self._starts = segment_starts(pl)
+            self._starts, self._pdts = segment_times(pl)
             self._derived_of = pl
 
     def _deliver(self, now: float) -> None:
@@ -280,7 +325,7 @@ class Track:
                 if self.cursor[0] < pl.first_msn:
                     logger.warning("%s fell behind the playlist window; restarting", self.name)
                     self.cursor = None
-                    self.order = chunks(pl, use_parts=self.use_parts)  # all of them, to start
+                    self.order = chunks(pl, use_parts=self.use_parts, memo=self._chunk_memo)
                     self.index = {c.position: c for c in self.order}
                     self.pump(now)
                     return
@@ -323,11 +368,16 @@ class Track:
 
     def _times(self, chunk: Chunk, pdts: dict[int, Fraction]) -> tuple[int, int | None]:
         pdt = pdts.get(chunk.msn)
-        pdt_us = round((pdt + chunk.offset * 1000) * 1000) if pdt is not None else None
+        on, od = chunk.offset.numerator, chunk.offset.denominator
+        pdt_us: int | None = None
+        if pdt is not None:
+            # round((pdt + offset * 1000) * 1000), in integers
+            pn, pd = pdt.numerator, pdt.denominator
+            pdt_us = _round_ratio(1000 * (pn * od + 1000 * on * pd), pd * od)
         if self.s.use_pdt and pdt_us is not None:
             return pdt_us, pdt_us
         base = self.seg_start_us.get(chunk.msn, 0)
-        return base + round(chunk.offset * 1_000_000), pdt_us
+        return base + _round_ratio(on * 1_000_000, od), pdt_us
 
     def _extend_times(self) -> None:
         """Carry segment start times (non-PDT timeline) to every listed segment."""
@@ -501,9 +551,7 @@ class Track:
             self.need_full = True
             self.pump(now)
             return
-        if any(seg.byterange for seg in merged.segments) or any(
-            p.byterange for p in _all_parts(merged)
-        ):
+        if any(seg.byterange for seg in merged.segments) or _any_part_byterange(merged):
             self.s.fail(f"{self.rendition.id}: BYTERANGE segments and parts are not supported")
             return
         old = self.playlist
@@ -529,8 +577,15 @@ class Track:
         self.failures = 0
         # chunks behind the cursor are of no more use: list only from its segment on
         since = self.cursor[0] if self.cursor is not None else None
-        self.order = chunks(merged, use_parts=self.use_parts, since=since)
-        self.index = {c.position: c for c in self.order}
+        self._derive(merged)
+        self.order = chunks(
+            merged,
+            use_parts=self.use_parts,
+            since=since,
+            memo=self._chunk_memo,
+            starts=self._starts,
+        )
+        self.index = {(c.msn, c.part or 0): c for c in self.order}  # (Chunk.position)
         self.last = last_position(merged, use_parts=self.use_parts)
         self._forget_unlisted()
         self._extend_times()
@@ -541,7 +596,11 @@ class Track:
         """Drop ready media and retry state of URIs the playlist no longer offers ahead."""
         pl = self.playlist
         assert pl is not None
-        wanted = {c.uri for c in self.order if self.cursor is None or c.position >= self.cursor}
+        cursor = self.cursor
+        if cursor is None:
+            wanted = {c.uri for c in self.order}
+        else:
+            wanted = {c.uri for c in self.order if (c.msn, c.part or 0) >= cursor}
         self._derive(pl)
         wanted.update(u for u in self._maps.values() if u is not None)
         hint = hinted_part_uri(pl)
@@ -569,6 +628,7 @@ class Track:
         self.playlist = None
         self.order = []
         self.index = {}
+        self._chunk_memo.clear()
         self.last = None
         self.cursor = None
         self.stop_at = None

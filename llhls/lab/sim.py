@@ -277,6 +277,8 @@ class _Viewer:
         self.ready_at = spec.join_s + spec.rtt_s  # QUIC handshake: one round trip
         self.session: Session | None = None
         self.buffer: PlayoutBuffer[None] | None = None
+        self.started_buffer: PlayoutBuffer[None] | None = None
+        """:attr:`buffer` once it has started playing (it stays started)."""
         self.abr: Abr | None = None
         self.requests: dict[tuple[int, int], str] = {}  # (generation, id) -> kind
         self.generation = 0
@@ -390,10 +392,15 @@ class _Viewer:
         if action.track == "video" and latency is not None:
             before = buf.track_level_s("video")
             self.policy.on_part(now, before, latency, action.duration_us / 1e6)
+        if self.started_buffer is buf:  # nothing to watch for
+            buf.push(action.track, action.start_us, action.duration_us, now, None)
+            return
         was_started = buf.stats().started_at is not None
         buf.push(action.track, action.start_us, action.duration_us, now, None)
-        if not was_started and buf.stats().started_at is not None:
-            self.on_started(now)
+        if buf.stats().started_at is not None:
+            self.started_buffer = buf
+            if not was_started:
+                self.on_started(now)
 
     def on_started(self, now: float) -> None:
         if self.result.started_at is None:
@@ -453,8 +460,8 @@ class _Viewer:
         self.ensure_abr()
         buf = self.buffer
         res = self.result
-        part = float(self.sim.config.stream.part_s)
-        td = float(math.ceil(self.sim.config.stream.segment_s))
+        part = self.sim.part_f
+        td = self.sim.td_f
         if buf is not None:
             buf.advance(now)
         latency = self.latency(now)
@@ -554,6 +561,10 @@ class _Sim:
         self.next_part = 0
         self.viewers = [_Viewer(self, i, v) for i, v in enumerate(config.viewers)]
         self.part_us = round(stream.part_s * 1_000_000)
+        self.part_f = float(stream.part_s)
+        self.part_num = stream.part_s.numerator
+        self.part_den = stream.part_s.denominator
+        self.td_f = float(math.ceil(stream.segment_s))
 
     def push(self, when: float, kind: int, viewer: _Viewer | None, extra: Any = None) -> None:
         """Schedule an event (ties: by kind, then in order of scheduling)."""
@@ -582,8 +593,9 @@ class _Sim:
             weight = 1.0
         noise = 1 + stream.size_jitter * (2 * self.rng.random() - 1)
         pdt_us = WALL0 * 1_000_000 + k * self.part_us
+        part_f = self.part_f
         for r in self.renditions:
-            size = max(200, round(r.bandwidth * float(stream.part_s) / 8 * weight * noise))
+            size = max(200, round(r.bandwidth * part_f / 8 * weight * noise))
             self.store.add_part(
                 "live", r.id, msn, index, bytes(size), stream.part_s, index == 0, pdt_us, now
             )
@@ -595,7 +607,8 @@ class _Sim:
 
     def part_time(self, k: int) -> float:
         stream = self.config.stream
-        return float((k + 1) * stream.part_s) + stream.publish_lag_s
+        # float((k + 1) * part_s), without the Fraction: one correctly rounded division
+        return (k + 1) * self.part_num / self.part_den + stream.publish_lag_s
 
     def to_origin(self, viewer: _Viewer, fetch: Fetch, now: float) -> None:
         path, _, query = fetch.path_and_query.partition("?")

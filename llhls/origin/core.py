@@ -74,6 +74,22 @@ _INIT = re.compile(rf"/({_NAME})/({_NAME})/init\.mp4")
 _SEGMENT = re.compile(rf"/({_NAME})/({_NAME})/seg{_NUM}\.m4s")
 _PART = re.compile(rf"/({_NAME})/({_NAME})/part{_NUM}\.{_NUM}\.m4s")
 _DIGITS = re.compile(r"[0-9]{1,18}")
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.=&-]*")
+"""A query with nothing to unquote (no ``%``, ``+`` or ``;``): split as it stands."""
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    """``parse_qsl(query, keep_blank_values=True)``; a plain query is split directly."""
+    if _PLAIN_QUERY.fullmatch(query) is None:
+        return parse_qsl(query, keep_blank_values=True)
+    pairs: list[tuple[str, str]] = []
+    for item in query.split("&"):
+        if item:
+            name, _, value = item.partition("=")
+            pairs.append((name, value))
+    return pairs
+
+
 _REASONS = {
     200: "OK",
     204: "No Content",
@@ -153,7 +169,7 @@ def _parse_directives(query: str) -> Directives | str:
     """:func:`parse_directives`, remembered: a blocked request is decided again on
     every publish (the answer is immutable: a frozen Directives or a str)."""
     found: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
+    for key, value in _query_pairs(query):
         if key in ("_HLS_msn", "_HLS_part", "_HLS_skip"):
             if key in found:
                 return f"{key} given twice"

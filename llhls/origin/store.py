@@ -64,6 +64,7 @@ from llhls.playlist.model import (
     ServerControl,
     Skip,
     Variant,
+    exact_add,
 )
 from llhls.playlist.render import render_media, render_multivariant
 from llhls.playlist.rules import (
@@ -345,7 +346,7 @@ class Store:
                 float(declared),
             )
         r.open.parts.append(_Part(bytes(data), d, independent, pdt_us))
-        r.end += d
+        r.end = exact_add(r.end, d)
         r.has_media = True
         r.ever_discontinuity |= discontinuity
         self._trim(st, r, now)

@@ -37,6 +37,7 @@ __all__ = [
     "MediaType",
     "HintType",
     "exact_sum",
+    "exact_add",
 ]
 
 PlaylistType = Literal["EVENT", "VOD"]
@@ -56,6 +57,15 @@ def exact_sum(values: Iterable[Fraction | int]) -> Fraction:
         return Fraction(0)
     den = math.lcm(*(v.denominator for v in items))
     return Fraction(sum(v.numerator * (den // v.denominator) for v in items), den)
+
+
+def exact_add(a: Fraction, b: Fraction) -> Fraction:
+    """``a + b`` for two Fractions (or ints), without the generic operator's dispatch:
+    one normalisation, as ``Fraction(n, d)`` makes it."""
+    da, db = a.denominator, b.denominator
+    if da == db:
+        return Fraction(a.numerator + b.numerator, da)
+    return Fraction(a.numerator * db + b.numerator * da, da * db)
 
 
 def _check_text(value: str, what: str, *, quoted: bool = False, empty: bool = False) -> None:
@@ -84,6 +94,8 @@ def _check_duration(value: Fraction, what: str) -> None:
 
 
 def _check_count(value: int, what: str) -> None:
+    if type(value) is int and value >= 0:
+        return  # the common case, without the ABC checks
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{what} must be a non-negative int, got {value!r}")
 

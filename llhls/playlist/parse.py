@@ -420,7 +420,12 @@ def _parse_report(value: str, line: int) -> RenditionReport:
 
 def _header_tag(h: _Header, tag: str, value: str | None, line: int, seen_segment: bool) -> bool:
     """Handle a playlist-level tag; False if ``tag`` is not one."""
-    if tag == "#EXT-X-TARGETDURATION":
+    # the two that every live reload carries first
+    if tag == "#EXT-X-RENDITION-REPORT":
+        h.reports.append(_cached(_REPORTS, _checked_report, _need(value, tag, line), line))
+    elif tag == "#EXT-X-PRELOAD-HINT":
+        h.hints.append(_cached(_HINTS, _checked_hint, _need(value, tag, line), line))
+    elif tag == "#EXT-X-TARGETDURATION":
         _once(h.target_duration, tag, line)
         h.target_duration = _int(_need(value, tag, line), tag, line)
     elif tag == "#EXT-X-VERSION":
@@ -461,10 +466,6 @@ def _header_tag(h: _Header, tag: str, value: str | None, line: int, seen_segment
         if seen_segment:
             raise PlaylistError("EXT-X-SKIP after the first segment", line)
         h.skip = _checked(_parse_skip, _need(value, tag, line), line)
-    elif tag == "#EXT-X-PRELOAD-HINT":
-        h.hints.append(_cached(_HINTS, _checked_hint, _need(value, tag, line), line))
-    elif tag == "#EXT-X-RENDITION-REPORT":
-        h.reports.append(_cached(_REPORTS, _checked_report, _need(value, tag, line), line))
     elif tag == "#EXT-X-ENDLIST":
         h.endlist = True
     else:
