@@ -37,7 +37,13 @@ Choices, stated once:
   after each packet the state flips Good->Bad with probability ``p_gb`` and
   Bad->Good with ``p_bg``. Stationary share of Bad: ``p_gb / (p_gb + p_bg)``;
   mean Bad run: ``1 / p_bg`` packets; mean loss: see
-  :meth:`GilbertElliott.mean_loss`.
+  :meth:`GilbertElliott.mean_loss`. The chain also moves on while no packet
+  passes: one step per ``slot_ms`` (default 1 ms, one 1500-byte packet at
+  12 Mbit/s) of idle time beyond the first. A burst is thus a short stretch
+  of *time*, as on a real link: a sparse flow (a QUIC probe sent 1 s after the
+  packets lost before it) meets the stationary loss rate, not the rest of a
+  burst that began a second earlier. Without this, a burst of 4 packets could
+  swallow a lost tail and the next three loss probes, seconds apart.
 * **TCP (``stream=True``) loses no bytes.** A relay between two TCP sockets
   cannot drop bytes without corrupting the stream; a segment-sized chunk
   (:data:`TCP_SEGMENT` bytes, the relay cuts the stream so) that draws "lost"
@@ -373,13 +379,22 @@ class GilbertElliott:
     """Probability of moving Bad -> Good after a packet; in (0, 1]."""
     loss_bad: float = 1.0
     """Loss probability of a packet sent in the Bad state; in [0, 1]."""
+    slot_ms: float = 1.0
+    """Idle time per extra step of the chain (see the module notes); 0: it steps only
+    per packet, however far apart the packets are."""
 
     def __post_init__(self) -> None:
         _finite("burst loss P_GB", self.p_gb, high=1.0)
         _finite("burst loss P_BG", self.p_bg, high=1.0)
         _finite("burst loss LOSS_BAD", self.loss_bad, high=1.0)
+        _finite("burst loss slot (ms)", self.slot_ms)
         if self.p_gb <= 0 or self.p_bg <= 0:
             raise ConfigError("burst loss P_GB and P_BG must be > 0")
+
+    def bad_after(self, bad: bool, steps: int) -> float:
+        """Probability of the Bad state ``steps`` steps after ``bad`` (closed form)."""
+        share = self.bad_share
+        return share + ((1.0 if bad else 0.0) - share) * (1.0 - self.p_gb - self.p_bg) ** steps
 
     @classmethod
     def from_mean(cls, loss: float, burst_packets: float) -> GilbertElliott:
@@ -712,6 +727,7 @@ class Link(Generic[P]):
         "_queue",
         "_last",
         "_bad",
+        "_drawn_at",
         "_delay",
         "_jitter",
         "_penalty",
@@ -746,6 +762,7 @@ class Link(Generic[P]):
         self._queue: deque[tuple[float, P]] = deque()
         self._last = -math.inf
         self._bad = False
+        self._drawn_at: float | None = None  # no packet yet: nothing to catch up on
         self._delay = config.delay_ms / 1000
         self._jitter = config.jitter_ms / 1000
         self._penalty = config.penalty_ms() / 1000
@@ -770,10 +787,16 @@ class Link(Generic[P]):
         """Bytes the congestion window holds back (the sender's send buffer)."""
         return self._unsent_bytes
 
-    def _draw_loss(self) -> bool:
+    def _draw_loss(self, now: float) -> bool:
         burst = self._burst
         if burst is None:
             return self._loss > 0 and self._rng.random() < self._loss
+        if burst.slot_ms > 0 and self._drawn_at is not None:
+            idle = int((now - self._drawn_at) * 1000 / burst.slot_ms) - 1
+            if idle > 0:
+                # the chain moved on while no packet passed: ``idle`` steps at once
+                self._bad = self._rng.random() < burst.bad_after(self._bad, idle)
+        self._drawn_at = now
         p = burst.loss_bad if self._bad else self._loss
         lost = p > 0 and self._rng.random() < p
         if self._rng.random() < (burst.p_bg if self._bad else burst.p_gb):
@@ -794,7 +817,7 @@ class Link(Generic[P]):
         stats = self.stats
         stats.packets += 1
         stats.bytes += size
-        lost = self._draw_loss()
+        lost = self._draw_loss(now)
         if lost and not self.stream:
             stats.lost += 1
             return False
@@ -837,7 +860,7 @@ class Link(Generic[P]):
     def _send(self, sender: RenoSender, size: int, packet: P) -> None:
         stats = self.stats
         now = self._clock
-        lost = self._draw_loss()
+        lost = self._draw_loss(now)
         bottleneck = self.bottleneck
         finish = bottleneck.admit(size, now)
         full = finish is None

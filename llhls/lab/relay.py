@@ -301,6 +301,14 @@ def add_relay_parser(subparsers: Any) -> argparse.ArgumentParser:
         "P_GB/(P_GB+P_BG) x LOSS_BAD; mean burst 1/P_BG packets. 3 %% in bursts of 4: "
         "0.0077,0.25",
     )
+    p.add_argument(
+        "--burst-slot-ms",
+        default="1",
+        metavar="MS",
+        help="the burst-loss chain also steps once per MS of idle time, so a burst is a "
+        "short stretch of time and packets seconds apart see the mean loss, not the rest "
+        "of one burst (default 1; 0: steps per packet only)",
+    )
     rate = p.add_mutually_exclusive_group()
     rate.add_argument(
         "--rate-mbps",
@@ -388,6 +396,13 @@ def _address(option: str, text: str, default_host: str | None) -> tuple[str, int
     return host, port
 
 
+def _burst(text: str | None, slot_text: str) -> GilbertElliott | None:
+    slot_ms = _number("--burst-slot-ms", slot_text)
+    if text is None:
+        return None
+    return replace(GilbertElliott.parse(text), slot_ms=slot_ms)
+
+
 def _tcp_cc(text: str) -> TcpCc:
     for choice in get_args(TcpCc):
         if text == choice:
@@ -407,7 +422,7 @@ def relay_configs(args: argparse.Namespace) -> tuple[LinkConfig, LinkConfig]:
         delay_ms=_number("--delay-ms", args.delay_ms),
         jitter_ms=_number("--jitter-ms", args.jitter_ms),
         loss=_probability("--loss", args.loss),
-        burst=GilbertElliott.parse(args.burst_loss) if args.burst_loss is not None else None,
+        burst=_burst(args.burst_loss, args.burst_slot_ms),
         rate=rate,
         queue_ms=_number("--queue-ms", args.queue_ms),
         tcp_loss_penalty_ms=None if penalty is None else _number("--tcp-loss-penalty-ms", penalty),

@@ -181,6 +181,41 @@ def test_gilbert_elliott_from_mean_and_good_state_loss() -> None:
     assert GilbertElliott.parse("0.01,0.25,0.5") == lossy
 
 
+def sparse_pattern(ge: GilbertElliott, n: int, gap_s: float, seed: int = 1) -> list[bool]:
+    link: Link[int] = Link(LinkConfig(burst=ge), seed=seed)
+    return [not link.enqueue(i, 100, now=i * gap_s) for i in range(n)]
+
+
+def test_burst_loss_is_a_stretch_of_time_not_of_packets() -> None:
+    """Packets 200 ms apart (QUIC loss probes, sparse requests) see the mean loss with
+    no bursts: the chain moved on while they were apart. Stepping per packet only
+    (slot 0, the old model), they would meet 4-packet bursts spanning 0.8 s."""
+    ge = GilbertElliott.from_mean(0.03, 4)
+    lost = sparse_pattern(ge, 100_000, 0.2)
+    assert sum(lost) / len(lost) == pytest.approx(0.03, rel=0.1)
+    assert statistics.mean(bursts(lost)) < 1.1
+    # a loss is followed by another about as often as any packet is lost
+    after = [b for a, b in zip(lost, lost[1:], strict=False) if a]
+    assert sum(after) / len(after) == pytest.approx(0.03, abs=0.02)
+    per_packet = sparse_pattern(replace(ge, slot_ms=0.0), 100_000, 0.2)
+    assert statistics.mean(bursts(per_packet)) == pytest.approx(4, rel=0.1)
+    # dense packets (one per slot) keep their bursts
+    dense = sparse_pattern(ge, 100_000, 0.001)
+    assert statistics.mean(bursts(dense)) == pytest.approx(4, rel=0.1)
+
+
+def test_burst_chain_closed_form_matches_stepping() -> None:
+    ge = GilbertElliott(p_gb=0.02, p_bg=0.3)
+    for bad in (False, True):
+        p = 1.0 if bad else 0.0
+        for steps in range(1, 30):
+            p = p * (1 - ge.p_bg) + (1 - p) * ge.p_gb
+            assert ge.bad_after(bad, steps) == pytest.approx(p, abs=1e-12)
+    assert ge.bad_after(True, 10_000) == pytest.approx(ge.bad_share)
+    with pytest.raises(ConfigError, match="slot"):
+        GilbertElliott(0.01, 0.25, slot_ms=-1)
+
+
 def test_stream_loss_becomes_delay_with_head_of_line_blocking() -> None:
     cfg = LinkConfig(delay_ms=20, loss=0.5, tcp_loss_penalty_ms=100, tcp_cc="none")
     link: Link[int] = Link(cfg, seed=3, stream=True)

@@ -479,6 +479,8 @@ def test_cli_options_make_configs(tmp_path: Path) -> None:
     assert up.burst == GilbertElliott(0.0077, 0.25) and up.rate == ConstantRate(8)
     assert up.tcp_cc == "reno"
     assert relay_configs(parse("--listen=0", "--to=h:1", "--tcp-cc=none"))[0].tcp_cc == "none"
+    per_packet = parse("--listen=0", "--to=h:1", "--burst-loss=0.01,0.3", "--burst-slot-ms=0")
+    assert relay_configs(per_packet)[0].burst == GilbertElliott(0.01, 0.3, slot_ms=0.0)
 
 
 @pytest.mark.parametrize(
@@ -489,6 +491,7 @@ def test_cli_options_make_configs(tmp_path: Path) -> None:
         (["--delay-ms=-3"], ">= 0"),
         (["--rate-mbps=0"], "positive"),
         (["--burst-loss=0.1"], "P_GB,P_BG"),
+        (["--burst-loss=0.1,0.2", "--burst-slot-ms=-1"], "--burst-slot-ms"),
         (["--trace=/nonexistent/trace.log"], "cannot read trace file"),
     ],
 )
