@@ -115,7 +115,9 @@ class Deliver:
     msn: int
     """Media sequence number of the (parent) segment."""
     part: int | None
-    """Part index; ``None`` for a whole segment."""
+    """Part index; ``None`` for a whole segment (which may start before the previous
+    delivery's end: a segment fetched whole after its parts were dropped is delivered
+    from its start)."""
     data: bytes
     """CMAF fragment bytes (one or more ``moof`` + ``mdat``)."""
     duration_us: int

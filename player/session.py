@@ -22,6 +22,12 @@ when offered and timed reloads otherwise; whole segments are fetched in
 playback order, ``max_segment_inflight`` at a time, each with a timeout scaled
 to what it carries and doubled on every retry (see
 :attr:`~player.actions.SessionConfig.segment_timeout_factor`).
+
+A track that fell behind keeps fetching the parts of segments the server lists
+without parts any more (their files outlive their tags for a while); once such a
+part fails, the track fetches the segment whole instead of retrying it, and
+delivers it from its start (over what it delivered of it already). A track whose
+segment left the playlist window goes on at the oldest segment listed.
 """
 
 from __future__ import annotations
@@ -286,7 +292,7 @@ class Session:
     ) -> int:
         rid = self._next_id
         self._next_id += 1
-        self._requests[rid] = Request(kind, track, uri, hint, now, timeout)
+        self._requests[rid] = Request(kind, track, uri, hint, now, timeout, msn)
         self.count("requests")
         if hint:
             self.count("hints")

@@ -193,9 +193,11 @@ class Steering:
             )
         abr = self.abr
         obs = Observation(
-            # a jump is decided only while playing: during an outage there is no live
-            # edge to jump to, and once the stream resumes the backlog shows the distance
-            latency_s=latency_s if state is PlayState.PLAYING else None,
+            # a jump is decided while playing or stalled, never while (re)buffering: a
+            # player stalled far behind on a healthy origin jumps instead of waiting for
+            # ever; during an outage of the origin its edge is old (``edge_age_s``) and
+            # there is no live edge to jump to (:func:`player.catchup.edge_stale`)
+            latency_s=latency_s if state in (PlayState.PLAYING, PlayState.STALLED) else None,
             buffer_s=max(0.0, buffer_s),
             state=state,
             stalls=stalls,

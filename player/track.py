@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left
+from collections.abc import Iterable
 from fractions import Fraction
 from functools import lru_cache
 from posixpath import basename, dirname
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
 __all__ = ["Request", "Track", "resolve", "rendition_id"]
 
 logger = logging.getLogger(__name__)
+
+_ZERO = Fraction(0)
 
 
 def resolve(base: str, uri: str) -> str:
@@ -127,6 +130,17 @@ def _position(chunk: Chunk) -> Position:
     return chunk.position
 
 
+def _parts_listed_from(update: MediaPlaylist) -> int:
+    """The MSN from which the server response ``update`` lists every segment with its
+    parts: it lists the segments before it whole (or skips them)."""
+    msn = update.next_msn
+    for seg in reversed(update.segments):
+        if not seg.parts:
+            break
+        msn -= 1
+    return msn
+
+
 def _any_part_byterange(pl: MediaPlaylist) -> bool:
     """Whether any listed part (the open segment's included) has a byte range."""
     for seg in pl.segments:
@@ -139,7 +153,7 @@ def _any_part_byterange(pl: MediaPlaylist) -> bool:
 class Request:
     """Book-keeping of one request in flight."""
 
-    __slots__ = ("kind", "track", "uri", "hint", "sent_at", "timeout")
+    __slots__ = ("kind", "track", "uri", "hint", "sent_at", "timeout", "msn")
 
     def __init__(
         self,
@@ -149,6 +163,7 @@ class Request:
         hint: bool,
         now: float,
         timeout: float = 0.0,
+        msn: int | None = None,
     ) -> None:
         self.kind = kind
         self.track = track
@@ -156,6 +171,8 @@ class Request:
         self.hint = hint
         self.sent_at = now
         self.timeout = timeout
+        self.msn = msn
+        """Media sequence number of the (parent) segment of a media request."""
 
 
 class Track:
@@ -194,6 +211,13 @@ class Track:
         """URIs of whole segments in flight (bounded by ``max_segment_inflight``)."""
         self.last_timeout: dict[str, float] = {}
         """Timeout of the last failed attempt at a whole segment (the next one doubles it)."""
+        self.parts_from: int | None = None
+        """The MSN from which the server's latest playlist lists parts. The parts of the
+        segments before it are only remembered (:func:`~player.timeline.merge_update`
+        keeps them: their files outlive their tags for a while, not for ever)."""
+        self.whole: set[int] = set()
+        """Listed segments fetched whole although their parts are known: the server
+        lists them without parts and a part of theirs failed (its file is likely gone)."""
         self.ready: dict[str, bytes] = {}
         self.not_before: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
@@ -323,6 +347,8 @@ class Track:
             chunk = self._chunk_at(self.cursor)
             if chunk is None:
                 if self.cursor[0] < pl.first_msn:
+                    if self._to_oldest(pl):
+                        continue
                     logger.warning("%s fell behind the playlist window; restarting", self.name)
                     self.cursor = None
                     self.order = chunks(pl, use_parts=self.use_parts, memo=self._chunk_memo)
@@ -409,9 +435,7 @@ class Track:
         map_uri = maps.get(self.cursor[0], next(reversed(maps.values()), None))
         if map_uri is not None and map_uri != self.init_sent:
             self._fetch(now, "init", map_uri, None, None)
-        # the first chunk at or after the cursor (the order is sorted by position)
-        start = bisect_left(self.order, self.cursor, key=_position)
-        for chunk in self.order[start:]:
+        for chunk in self.order[self._cursor_index() :]:
             if self.stop_at is not None and chunk.position >= self.stop_at:
                 return
             if len(self.inflight) >= cfg.max_inflight:
@@ -575,32 +599,143 @@ class Track:
         self.loaded_at = now
         self.need_full = False
         self.failures = 0
-        # chunks behind the cursor are of no more use: list only from its segment on
-        since = self.cursor[0] if self.cursor is not None else None
-        self._derive(merged)
-        self.order = chunks(
-            merged,
-            use_parts=self.use_parts,
-            since=since,
-            memo=self._chunk_memo,
-            starts=self._starts,
-        )
-        self.index = {(c.msn, c.part or 0): c for c in self.order}  # (Chunk.position)
+        self.parts_from = _parts_listed_from(update)
+        if self.whole:
+            self.whole = {m for m in self.whole if merged.first_msn <= m < merged.next_msn}
+        self._list_chunks(merged)
+        if self.attempts:
+            self._whole_after_failures()
         self.last = last_position(merged, use_parts=self.use_parts)
         self._forget_unlisted()
         self._extend_times()
         self.s.note_reports(self, merged)
         self.s.pump(now)  # every track: the others may wait for this one's start
 
+    def _list_chunks(self, pl: MediaPlaylist) -> None:
+        """:attr:`order` and :attr:`index` of ``pl``: the chunks from the cursor's segment
+        on (chunks behind it are of no more use), segments in :attr:`whole` as one chunk."""
+        since = self.cursor[0] if self.cursor is not None else None
+        self._derive(pl)
+        order = chunks(
+            pl,
+            use_parts=self.use_parts,
+            since=since,
+            memo=self._chunk_memo,
+            starts=self._starts,
+        )
+        if self.whole:
+            order = self._with_wholes(pl, order)
+        self.order = order
+        self.index = {(c.msn, c.part or 0): c for c in order}  # (Chunk.position)
+
+    def _with_wholes(self, pl: MediaPlaylist, order: list[Chunk]) -> list[Chunk]:
+        """``order`` with the part chunks of every segment in :attr:`whole` replaced by
+        the segment's own chunk (which stands for any position in it: see
+        :meth:`_chunk_at`)."""
+        out: list[Chunk] = []
+        whole = self.whole
+        for c in order:
+            if c.part is None or c.msn not in whole:
+                out.append(c)
+            elif not out or out[-1].msn != c.msn:
+                seg = pl.segments[c.msn - pl.first_msn]
+                start = c.start - c.offset
+                out.append(Chunk(c.msn, None, seg.uri, seg.duration, True, seg.gap, start, _ZERO))
+        return out
+
+    def _cursor_index(self) -> int:
+        """Index in :attr:`order` of the chunk at the cursor (or the first after it): a
+        whole segment holds every position in it."""
+        cursor = self.cursor
+        assert cursor is not None
+        start = bisect_left(self.order, cursor, key=_position)
+        if start and cursor[1]:
+            before = self.order[start - 1]
+            if before.part is None and before.msn == cursor[0]:
+                return start - 1
+        return start
+
+    def _parts_dropped(self, msn: int) -> bool:
+        """Whether segment ``msn`` is complete, listed, and listed by the server without
+        its parts now (only remembered ones are known)."""
+        pl = self.playlist
+        if pl is None or self.parts_from is None:
+            return False
+        return pl.first_msn <= msn < min(self.parts_from, pl.next_msn)
+
+    def _whole_after_failures(self) -> None:
+        """Fetch whole the segments whose parts failed and that the server lists without
+        parts now (the failure came before the playlist showed them gone)."""
+        dropped = {
+            c.msn
+            for c in self.order
+            if c.part is not None
+            and c.uri in self.attempts
+            and c.msn not in self.whole
+            and self._parts_dropped(c.msn)
+        }
+        if dropped:
+            logger.info(
+                "%s: a part of segment %s failed and the playlist lists no parts of it any "
+                "more: fetching it whole",
+                self.name,
+                ", ".join(map(str, sorted(dropped))),
+            )
+            self._fetch_whole(dropped)
+
+    def _fetch_whole(self, msns: Iterable[int]) -> None:
+        """Fetch segments ``msns`` whole from now on: their remembered parts are
+        forgotten and those in flight cancelled."""
+        pl = self.playlist
+        assert pl is not None
+        self.whole.update(msns)
+        self._list_chunks(pl)
+        wanted = {c.uri for c in self.order}
+        parts = [p.uri for m in self.whole for p in pl.segments[m - pl.first_msn].parts]
+        self._cancel_media(u for u in parts if u not in wanted)
+        self._forget_unlisted()
+
+    def _cancel_media(self, uris: Iterable[str]) -> None:
+        for uri in uris:
+            rid = self.inflight.pop(uri, None)
+            if rid is not None:
+                self.s.cancel(rid)
+                self.segment_inflight.discard(uri)
+
+    def _to_oldest(self, pl: MediaPlaylist) -> bool:
+        """The cursor's segment left the playlist window: go on at the oldest listed
+        independent chunk (fetched whole if the server lists it without parts), dropping
+        what was on its way for positions behind it. False when there is none."""
+        listed = [c for c in self.order if c.independent and not c.gap]
+        if not listed:
+            return False
+        oldest = listed[0]
+        logger.warning(
+            "%s fell behind the playlist window (at %s); going on at its oldest segment %d",
+            self.name,
+            self.cursor,
+            oldest.msn,
+        )
+        self.cursor = oldest.position
+        if oldest.part is not None and self._parts_dropped(oldest.msn):
+            self.whole.add(oldest.msn)
+        self._list_chunks(pl)
+        wanted = {c.uri for c in self.order}
+        self._cancel_media(
+            [u for u in self.inflight if u not in wanted and u not in self._maps.values()]
+        )
+        self._forget_unlisted()
+        self._extend_times()
+        return True
+
     def _forget_unlisted(self) -> None:
         """Drop ready media and retry state of URIs the playlist no longer offers ahead."""
         pl = self.playlist
         assert pl is not None
-        cursor = self.cursor
-        if cursor is None:
+        if self.cursor is None:
             wanted = {c.uri for c in self.order}
         else:
-            wanted = {c.uri for c in self.order if (c.msn, c.part or 0) >= cursor}
+            wanted = {c.uri for c in self.order[self._cursor_index() :]}
         self._derive(pl)
         wanted.update(u for u in self._maps.values() if u is not None)
         hint = hinted_part_uri(pl)
@@ -625,6 +760,8 @@ class Track:
         self.last_timeout.clear()
         self.skipped.clear()
         self.seg_start_us.clear()
+        self.whole.clear()
+        self.parts_from = None
         self.playlist = None
         self.order = []
         self.index = {}
@@ -666,6 +803,24 @@ class Track:
         skipped after ``max_media_retries`` attempts.
         """
         self.inflight.pop(req.uri, None)
+        if (
+            req.kind == "part"
+            and req.msn is not None
+            and req.msn not in self.whole
+            and self._parts_dropped(req.msn)
+        ):
+            # the server lists that segment without parts now: their files are going or
+            # gone (a retry would find a 404), the segment itself is there
+            logger.info(
+                "%s: %s failed (%s); segment %d lists no parts any more: fetching it whole",
+                self.name,
+                req.uri,
+                reason,
+                req.msn,
+            )
+            self._fetch_whole((req.msn,))
+            self.pump(now)
+            return
         if req.kind == "segment":
             # the next attempt waits longer (a fast failure loses nothing by that)
             self.segment_inflight.discard(req.uri)

@@ -112,6 +112,44 @@ def test_far_behind_it_jumps_to_live() -> None:
     assert tick(s, t + 0.2, 8.0, buffer=7.8, edge_age_s=0.2).jump is True  # 7 s > 3 TD
 
 
+def stalled(s: Steering, now: float, latency: float, edge_age_s: float) -> Steer:
+    """A tick while stalled (empty buffer) since the first stall."""
+    return tick(
+        s, now, latency, buffer=0.0, state=PlayState.STALLED, stalls=1, edge_age_s=edge_age_s
+    )
+
+
+def test_stalled_far_behind_on_a_fresh_edge_it_jumps_to_live() -> None:
+    """Stalled for seconds while the origin's edge stays live (the player's own fetches
+    fail): it jumps instead of waiting for the backlog."""
+    s = Steering(target_s=1.0)
+    s.on_handshake(0.001)
+    s.on_download(0.0, "part", 20_000, 0.001)
+    t = feed_parts(s, 0.0, 3.0, 1.0)
+    assert tick(s, t, 1.0).jump is False
+    assert stalled(s, t + 1.0, 2.0, edge_age_s=0.2).jump is False  # 1 s < 3 TD
+    assert stalled(s, t + 7.5, 8.5, edge_age_s=0.2).jump is True  # 7.5 s > 3 TD
+
+
+def test_stalled_far_behind_on_a_stale_edge_it_waits() -> None:
+    """Stalled by an outage of the origin: its edge is as old as the stall, there is no
+    live edge to jump to; once the edge is fresh again the jump comes."""
+    s = Steering(target_s=1.0)
+    s.on_handshake(0.001)
+    s.on_download(0.0, "part", 20_000, 0.001)
+    t = feed_parts(s, 0.0, 3.0, 1.0)
+    assert tick(s, t, 1.0).jump is False
+    for i in range(70, 90):
+        assert stalled(s, t + i / 10, 1.0 + i / 10, edge_age_s=i / 10).jump is False
+    assert stalled(s, t + 9.0, 10.0, edge_age_s=0.3).jump is True
+    # never while (re)buffering
+    r = Steering(target_s=1.0)
+    r.on_handshake(0.001)
+    r.on_download(0.0, "part", 20_000, 0.001)
+    t = feed_parts(r, 0.0, 3.0, 1.0)
+    assert tick(r, t, 10.0, buffer=0.0, state=PlayState.BUFFERING, edge_age_s=0.2).jump is False
+
+
 def test_abr_switches_up_when_throughput_allows_and_can_be_turned_off() -> None:
     for enabled in (True, False):
         s = Steering(target_s=1.0, abr=enabled)
