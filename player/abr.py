@@ -210,6 +210,16 @@ class Abr:
         if nbytes >= self.config.min_bytes:
             self.estimator.add(nbytes, seconds)
 
+    def on_timeout(self, seconds: float, media_s: float) -> None:
+        """A download of ``media_s`` seconds of the current rendition was not complete
+        after ``seconds``: the throughput was below what that media carries in that
+        time (its bit rate x ``media_s`` / ``seconds``), and that bound counts as a
+        sample. Without it a link too slow to complete any download would never
+        lower the estimate, and the emergency switch down would never come."""
+        if seconds > 0 and media_s > 0:
+            bound = self.bitrate_bps * media_s / 8
+            self.estimator.add(max(1, round(bound)), seconds)
+
     def decide(self, now: float, buffer_s: float) -> str | None:
         """The rendition to switch to now, or ``None`` to stay."""
         since = float("inf") if self.switched_at is None else now - self.switched_at

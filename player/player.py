@@ -81,6 +81,7 @@ from player.steering import Steering
 from player.transport import (
     Fetcher,
     FetchResult,
+    RequestTimeout,
     TLSVerificationError,
     TransportError,
     UnreachableError,
@@ -240,6 +241,8 @@ class Player:
         select = Abr.select(abr_config) if abr else None
         self._session = Session(path, SessionConfig(hold_back=target_latency), select=select)
         self._kinds: dict[int, RequestKind] = {}
+        self._video: dict[int, tuple[str | None, float]] = {}
+        """Video media requests in flight: their rendition and when they were sent."""
         self._play_started: float | None = None
         self._start_us: int | None = None
         self._gap_from: float | None = None
@@ -392,6 +395,7 @@ class Player:
             if not isinstance(outcome, FetchResult):
                 self._paths.pop(request_id, None)
             kind = self._kinds.pop(request_id, None)
+            video = self._video.pop(request_id, None)
             if self._steering.rtt_s is None and self._fetcher is not None:
                 self._steering.on_handshake(self._fetcher.stats.handshake_rtt_s)
             if isinstance(outcome, FetchResult):
@@ -409,6 +413,8 @@ class Player:
                 ):
                     raise outcome
                 logger.info("request %d failed: %s", request_id, outcome)
+                if isinstance(outcome, RequestTimeout) and kind is not None and video:
+                    self._on_timeout(now, kind, *video)
                 self._last_error = str(outcome)
                 session.on_error(request_id, _reason(outcome), now)
             self._drain(now)
@@ -429,6 +435,17 @@ class Player:
         if buffer.state is PlayState.BUFFERING:
             buffer.play_from(self._start_us - self._steering.start_shift_us())
 
+    def _on_timeout(
+        self, now: float, kind: RequestKind, rendition: str | None, sent: float
+    ) -> None:
+        """A video part or segment timed out: an upper bound of the throughput for ABR."""
+        playlist = self._session.playlist("video")
+        if playlist is None:
+            return
+        part = playlist.part_target
+        media_s = float(part) if kind == "part" and part else float(playlist.target_duration)
+        self._steering.on_timeout(kind, rendition, now - sent, media_s)
+
     def _on_result(self, request_id: int, result: FetchResult) -> None:
         path = self._paths.pop(request_id, "?")
         if result.status == 200:
@@ -447,9 +464,12 @@ class Player:
                 self._tasks[action.request_id] = asyncio.ensure_future(self._fetch(action))
                 self._paths[action.request_id] = action.path_and_query
                 self._kinds[action.request_id] = action.kind
+                if action.track == "video" and action.kind in ("part", "segment"):
+                    self._video[action.request_id] = (action.rendition, now)
             elif isinstance(action, Cancel):
                 self._paths.pop(action.request_id, None)
                 self._kinds.pop(action.request_id, None)
+                self._video.pop(action.request_id, None)
                 task = self._tasks.pop(action.request_id, None)
                 if task is not None:
                     task.cancel()

@@ -113,6 +113,16 @@ class Steering:
         if self.rtt_s is None and rtt_s is not None and rtt_s >= 0:
             self.rtt_s = rtt_s
 
+    def on_timeout(
+        self, kind: RequestKind, rendition: str | None, seconds: float, media_s: float
+    ) -> None:
+        """A media request for ``media_s`` seconds of ``rendition`` timed out after
+        ``seconds`` (see :meth:`player.abr.Abr.on_timeout`); other renditions' and
+        other kinds' timeouts say nothing about the rendition being fetched."""
+        abr = self.abr
+        if abr is not None and kind in ("part", "segment") and rendition == abr.current_id:
+            abr.on_timeout(seconds, media_s)
+
     def on_download(self, now: float, kind: RequestKind, nbytes: int, seconds: float) -> None:
         """A response of ``kind`` with ``nbytes`` took ``seconds`` from first to last byte.
 

@@ -109,3 +109,24 @@ def test_config_validation() -> None:
         AbrConfig(safety=0.9, down_margin=0.8)
     with pytest.raises(ValueError):
         Abr([RenditionInfo("audio", "audio", "/a.m3u8")])
+
+
+def test_timeouts_lower_the_estimate_and_bring_the_emergency_switch() -> None:
+    """A link too slow to complete any download: only timeouts tell ABR. Each one
+    bounds the throughput by what the part carries in the time it was given."""
+    abr = Abr(renditions())
+    abr.current = 2  # v1200k, after good downloads (2.4 Mbit/s)
+    for _ in range(20):
+        abr.on_download(30_000, 0.1)
+    assert abr.decide(2.0, 1.0) is None
+    before = abr.estimator.estimate()
+    # a 0.2 s part of 1.2 Mbit/s (30 kB) not complete after 8 s: < 30 kbit/s
+    abr.on_timeout(8.0, 0.2)
+    assert abr.estimator.estimate() < before
+    abr.on_timeout(8.0, 0.2)
+    assert abr.decide(30.0, 0.0) == "v300k"  # emergency: the lowest rung at once
+    # no sample from nonsense
+    samples = abr.estimator.samples
+    abr.on_timeout(0.0, 0.2)
+    abr.on_timeout(8.0, 0.0)
+    assert abr.estimator.samples == samples

@@ -191,3 +191,19 @@ def test_a_slow_start_does_not_become_the_target() -> None:
     s2.on_handshake(0.001)
     s2.on_download(0.0, "part", 20_000, 0.001)
     assert tick(s2, 1.0, 0.7, nominal_s=0.8).target_s == pytest.approx(0.7)
+
+
+def test_media_timeouts_of_the_rendition_fetched_feed_abr() -> None:
+    s = Steering(target_s=1.0)
+    s.on_renditions(RENDITIONS, "720p")
+    for i in range(40):
+        s.on_download(i * 0.2, "part", 250_000, 0.1)
+    assert s.abr is not None
+    samples = s.abr.estimator.samples
+    s.on_timeout("playlist", "720p", 8.0, 0.2)  # a playlist says nothing of media
+    s.on_timeout("part", "360p", 8.0, 0.2)  # nor does another rendition's part
+    assert s.abr.estimator.samples == samples
+    s.on_timeout("part", "720p", 8.0, 0.2)
+    s.on_timeout("segment", "720p", 10.0, 2.0)
+    assert s.abr.estimator.samples == samples + 2
+    assert tick(s, 9.0, 1.0, buffer=0.0, rendition="720p").switch_to == "360p"
