@@ -52,7 +52,7 @@ from player.actions import (
     TrackName,
     default_select,
 )
-from player.timeline import Position, backoff, live_edge, segment_pdt_ms, segment_starts
+from player.timeline import Position, backoff, live_edge, segment_times
 from player.track import Request, Track, rendition_id, resolve
 
 __all__ = ["Session", "resolve", "rendition_id"]
@@ -239,8 +239,7 @@ class Session:
         pl = t.playlist if t is not None else None
         if t is None or pl is None:
             return None
-        pdts = segment_pdt_ms(pl)
-        starts = segment_starts(pl)
+        starts, pdts = segment_times(pl)
         dated = [msn for msn in pdts if msn in starts]
         if not dated:
             return None

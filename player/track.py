@@ -46,8 +46,6 @@ from player.timeline import (
     map_uris,
     merge_update,
     next_position,
-    segment_pdt_ms,
-    segment_starts,
     segment_times,
     skip_directive,
     with_directives,
@@ -279,21 +277,22 @@ class Track:
         if chunk is None:
             return False
         self.cursor = chunk.position
+        self._derive(pl)
         first_start = s.anchor is None
         if first_start:
-            pdt = segment_pdt_ms(pl).get(chunk.msn)
+            pdt = self._pdts.get(chunk.msn)
             s.use_pdt = pdt is not None and not s.restarted
             s.anchor = (chunk.msn, chunk.offset)
             s.anchor_us = round(pdt * 1000) if pdt is not None and s.use_pdt else s.timeline_end_us
         anchor_msn = s.anchor[0] if s.anchor is not None else chunk.msn
-        if anchor_msn in segment_starts(pl):
+        if anchor_msn in self._starts:
             self.seg_start_us.setdefault(anchor_msn, s.anchor_us)
         else:
             self.seg_start_us.setdefault(chunk.msn, s.anchor_us)
         self._extend_times()
         if first_start and s.config.exact_start:
             target = live_edge(pl, use_parts=self.use_parts) - self._hold_back(pl)
-            start_us, _ = self._times(chunk, segment_pdt_ms(pl))
+            start_us, _ = self._times(chunk, self._pdts)
             s.emit(PlayFrom(start_us + max(0, round((target - chunk.start) * 1_000_000))))
         logger.info(
             "%s %s starts at %s (edge %s)",
